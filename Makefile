@@ -1,0 +1,30 @@
+# The two commands: `make demo` and `make test`. Both create (or reuse) .venv inside the repo.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.maskedu-installed
+
+.PHONY: demo test lab install clean-data
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Build the embedded sample dataset and execute every notebook headlessly (copies land in data/executed/).
+demo: $(STAMP)
+	$(PY) -m maskedu demo
+
+## pytest over tests/ plus nbval over every notebook, in fast mode.
+test: $(STAMP)
+	MASKEDU_FAST=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+## Open the notebooks in JupyterLab.
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-data:
+	find data -mindepth 1 ! -name README.md -exec rm -rf {} +

@@ -1,0 +1,69 @@
+"""maskedu: face-mask detection, the one-pixel attack and an adversarial mask pattern, as a course.
+
+The modules follow the notebooks:
+
+==========================  ==============================================================
+``maskedu.common``          setup(), fast mode, data folder, seeds, parameter checks
+``maskedu.imaging``         load_image() for every image kind, boxes, IoU, crops
+``maskedu.download``        01: the Kaggle download, and get_dataset() (Kaggle or the sample)
+``maskedu.annotations``     01: loaders for the Kaggle, class-folder and PASCAL VOC layouts
+``maskedu.sample``          01: the embedded offline sample dataset, in the exact Kaggle layout
+``maskedu.crop``            02: crop_faces() with MTCNN, cached, honest about misses
+``maskedu.model``           03: build_resnet(), count_flops(), train(), evaluate(), fast prediction
+``maskedu.detect``          03: detect_masks(): photo in, labelled faces out
+``maskedu.attack``          04-05: one_pixel_attack() with scipy's differential evolution
+``maskedu.pattern``         06: the adversarial mask pattern and simulated annealing
+``maskedu.exercises``       checkable exercises for every notebook
+==========================  ==============================================================
+
+Names are imported lazily, so ``import maskedu`` does not start TensorFlow.
+
+>>> import maskedu
+>>> maskedu.CLASS_NAMES
+('with_mask', 'without_mask')
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # common
+    "setup": "common", "is_fast": "common", "budget": "common", "data_dir": "common", "set_seed": "common",
+    # imaging
+    "load_image": "imaging", "ImageError": "imaging", "iou": "imaging", "clip_box": "imaging", "crop_box": "imaging",
+    # 01: data
+    "CLASS_NAMES": "annotations", "Dataset": "annotations", "FaceBox": "annotations", "ImageRecord": "annotations",
+    "LoadReport": "annotations", "load_annotations": "annotations", "load_class_folders": "annotations",
+    "load_voc": "annotations", "load_dataset": "annotations", "DEFAULT_CLASS_MAP": "annotations",
+    "download_dataset": "download", "get_dataset": "download", "KAGGLE_SLUG": "download",
+    "DownloadError": "download", "CredentialsError": "download",
+    "make_sample_dataset": "sample",
+    # 02: crops
+    "crop_faces": "crop", "Crops": "crop",
+    # 03: model and detection
+    "build_resnet": "model", "count_flops": "model", "train": "model", "evaluate": "model",
+    "save_model": "model", "load_model": "model", "make_predict_fn": "model",
+    "detect_masks": "detect", "draw_detections": "detect",
+    # 04-05: attack
+    "one_pixel_attack": "attack", "attack_many": "attack", "perturb": "attack",
+    # 06: pattern
+    "simulated_annealing": "pattern",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'maskedu' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"maskedu.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

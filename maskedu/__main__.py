@@ -1,0 +1,3 @@
+from maskedu.cli import main
+
+raise SystemExit(main())

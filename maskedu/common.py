@@ -1,0 +1,239 @@
+"""Shared helpers every stage uses: fast mode, where data lives, seeds, validation, progress bars.
+
+A notebook starts with one call::
+
+    import maskedu
+    cfg = maskedu.setup()          # seeds, quiet TensorFlow, fast-mode flag, data folder
+    cfg.fast                       # True under `make test` (MASKEDU_FAST=1)
+    cfg.data_dir                   # .../data
+
+Everything here is dependency-light (no TensorFlow import) so ``import maskedu`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, TypeVar
+
+import numpy as np
+
+__all__ = [
+    "Settings",
+    "setup",
+    "is_fast",
+    "budget",
+    "data_dir",
+    "artifact_path",
+    "realfaces_dir",
+    "repo_root",
+    "set_seed",
+    "progress",
+    "check_choice",
+    "check_int",
+    "check_number",
+    "in_notebook",
+]
+
+FAST_ENV = "MASKEDU_FAST"
+DATA_ENV = "MASKEDU_DATA"
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- modes and paths
+
+
+def is_fast() -> bool:
+    """True when ``MASKEDU_FAST`` is set to 1/true/yes: tests and nbval shrink data, epochs and budgets."""
+    return os.environ.get(FAST_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def budget(normal: T, *, fast: T) -> T:
+    """Pick a size by mode: ``EPOCHS = budget(30, fast=2)`` gives 2 under fast mode, else 30."""
+    return fast if is_fast() else normal
+
+
+def repo_root() -> Path | None:
+    """The checkout this package lives in (the folder holding ``pyproject.toml``), or None when installed."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").is_file() and (here / "maskedu").is_dir():
+        return here
+    return None
+
+
+def data_dir(create: bool = True) -> Path:
+    """Where datasets, crops and models go.
+
+    ``$MASKEDU_DATA`` if set, else ``data/`` in the checkout, else ``./data`` in the working folder.
+    """
+    env = os.environ.get(DATA_ENV)
+    if env:
+        path = Path(env).expanduser()
+    elif (root := repo_root()) is not None:
+        path = root / "data"
+    else:
+        path = Path.cwd() / "data"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path.resolve()
+
+
+def artifact_path(name: str, *, fast: bool | None = None) -> Path:
+    """Path under the data folder for a stage's output; fast mode gets its own copy.
+
+    ``artifact_path("models/resnet.keras")`` is ``data/models/resnet.keras`` normally and
+    ``data/models/resnet-fast.keras`` under fast mode, so a quick test run never overwrites (or is
+    mistaken for) the real thing. Parent folders are created.
+    """
+    fast = is_fast() if fast is None else fast
+    path = data_dir() / name
+    if fast:
+        path = path.with_name(f"{path.stem}-fast{path.suffix}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def realfaces_dir() -> Path | None:
+    """The shared development photos (``../shared/realfaces`` beside the checkout), or None where absent.
+
+    ``$MASKEDU_REALFACES`` overrides the location.
+    """
+    env = os.environ.get("MASKEDU_REALFACES")
+    candidates = [Path(env)] if env else []
+    root = repo_root()
+    if root is not None:
+        candidates.append(root.parent / "shared" / "realfaces")
+    candidates.append(Path.cwd().parent / "shared" / "realfaces")
+    for c in candidates:
+        if (c / "with_mask").is_dir() and (c / "without_mask").is_dir():
+            return c.resolve()
+    return None
+
+
+# --------------------------------------------------------------------------- seeds and setup
+
+
+def set_seed(seed: int = 0) -> None:
+    """Seed Python, NumPy and, if it is already imported, TensorFlow/Keras."""
+    random.seed(seed)
+    np.random.seed(seed)
+    if "keras" in sys.modules or "tensorflow" in sys.modules:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What :func:`setup` decided; print it to see the mode and the data folder."""
+
+    fast: bool
+    seed: int
+    data_dir: Path
+
+    def __str__(self) -> str:
+        mode = "FAST mode (small data, tiny budgets)" if self.fast else "normal mode"
+        return f"maskedu: {mode} · seed {self.seed} · data in {self.data_dir}"
+
+
+def setup(seed: int = 0, *, fast: bool | None = None, quiet: bool = True, verbose: bool = True) -> Settings:
+    """One call at the top of every notebook.
+
+    Seeds every random generator, quiets TensorFlow's start-up chatter, reads the fast-mode flag
+    (``MASKEDU_FAST``; pass ``fast=True`` to force it) and makes sure the data folder exists.
+
+    >>> cfg = setup(seed=0, verbose=False)
+    >>> cfg.seed
+    0
+    """
+    if fast is not None:
+        os.environ[FAST_ENV] = "1" if fast else "0"
+    if quiet:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+        import logging
+
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
+    set_seed(seed)
+    settings = Settings(fast=is_fast(), seed=seed, data_dir=data_dir())
+    if verbose:
+        print(settings)
+    return settings
+
+
+# --------------------------------------------------------------------------- notebooks and progress
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (live plots and widgets), False in a plain script or test."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with ipykernel
+        return False
+    shell = get_ipython()
+    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
+
+
+def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, desc: str = "", disable: bool | None = None, **kwargs: Any):
+    """A ``tqdm.auto`` progress bar (a widget in Jupyter, text elsewhere); silent when ``disable=True``."""
+    from tqdm.auto import tqdm
+
+    if disable is None:
+        disable = os.environ.get("MASKEDU_NO_PROGRESS", "") == "1"
+    return tqdm(iterable, total=total, desc=desc, disable=disable, leave=False, **kwargs)
+
+
+# --------------------------------------------------------------------------- parameter checks
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    """Raise a ValueError naming the parameter and the allowed values when ``value`` is not one of them."""
+    choices = list(choices)
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name}={value!r} is not one of the choices: {allowed}.")
+    return value
+
+
+def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Validate an integer parameter (bools and floats with a fraction are refused) and return it as int."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise TypeError(f"{name} must be a whole number, got {value!r} ({type(value).__name__}).")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value}.")
+    return value
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    strict_minimum: bool = False,
+) -> float:
+    """Validate a real-valued parameter (finite, within bounds) and return it as float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__}).")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}.")
+    if minimum is not None:
+        if strict_minimum and value <= minimum:
+            raise ValueError(f"{name} must be greater than {minimum}, got {value}.")
+        if not strict_minimum and value < minimum:
+            raise ValueError(f"{name} must be at least {minimum}, got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value}.")
+    return value

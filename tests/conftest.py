@@ -1,0 +1,39 @@
+"""Shared fixtures: the sample dataset (built once per session), the shared real photos, quiet TensorFlow."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("MASKEDU_NO_PROGRESS", "1")
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def realfaces_dir() -> Path:
+    """``../shared/realfaces``; tests that need it skip, with the reason, where it is absent."""
+    from maskedu.common import realfaces_dir as find
+
+    path = find()
+    if path is None:
+        pytest.skip("../shared/realfaces is absent on this machine (it holds the shared development photos)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_root(tmp_path_factory) -> Path:
+    """A small sample dataset in the exact Kaggle layout, built once for the whole test session."""
+    from maskedu.sample import make_sample_dataset
+
+    dest = tmp_path_factory.mktemp("sample") / "sample"
+    return make_sample_dataset(dest, n_images=12, seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path, monkeypatch):
+    """Each test writes its data (crops, models, caches) to its own temporary folder, never to data/."""
+    monkeypatch.setenv("MASKEDU_DATA", str(tmp_path / "data"))
