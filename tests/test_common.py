@@ -1,0 +1,101 @@
+"""The shared helpers: fast mode, data folder, parameter checks, lazy package exports, exercise mechanism."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import maskedu
+from maskedu import common
+from maskedu.exercises import Incorrect, Question
+
+
+def test_budget_follows_fast_mode(monkeypatch):
+    monkeypatch.setenv("MASKEDU_FAST", "1")
+    assert common.is_fast() and common.budget(30, fast=2) == 2
+    monkeypatch.setenv("MASKEDU_FAST", "0")
+    assert not common.is_fast() and common.budget(30, fast=2) == 30
+
+
+def test_artifact_path_keeps_fast_copies_apart(monkeypatch, tmp_path):
+    monkeypatch.setenv("MASKEDU_DATA", str(tmp_path))
+    monkeypatch.setenv("MASKEDU_FAST", "0")
+    normal = common.artifact_path("models/resnet.keras")
+    monkeypatch.setenv("MASKEDU_FAST", "1")
+    fast = common.artifact_path("models/resnet.keras")
+    assert normal == tmp_path / "models" / "resnet.keras"
+    assert fast == tmp_path / "models" / "resnet-fast.keras"
+    assert fast.parent.is_dir()
+
+
+def test_setup_seeds_numpy_and_reports(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MASKEDU_DATA", str(tmp_path))
+    cfg = common.setup(seed=3, fast=True)
+    a = np.random.rand(3)
+    common.setup(seed=3, fast=True, verbose=False)
+    assert np.array_equal(a, np.random.rand(3))
+    assert cfg.fast and cfg.data_dir == tmp_path.resolve()
+    assert "FAST mode" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda: common.check_int("pixels", 0, minimum=1), ValueError, "pixels must be at least 1"),
+        (lambda: common.check_int("pixels", 2.5), TypeError, "whole number"),
+        (lambda: common.check_int("pixels", True), TypeError, "whole number"),
+        (lambda: common.check_number("temperature", -1.0, minimum=0, strict_minimum=True), ValueError, "greater than 0"),
+        (lambda: common.check_number("temperature", float("nan")), ValueError, "finite"),
+        (lambda: common.check_choice("fitness", "prob", ["margin", "probability"]), ValueError, "'margin', 'probability'"),
+    ],
+)
+def test_parameter_checks_name_the_problem(call, error, words):
+    with pytest.raises(error, match=words):
+        call()
+
+
+def test_parameter_checks_pass_good_values():
+    assert common.check_int("n", 4.0, minimum=1) == 4
+    assert common.check_number("t", 2, minimum=0) == 2.0
+    assert common.check_choice("f", "margin", ["margin"]) == "margin"
+
+
+def test_import_maskedu_does_not_start_tensorflow():
+    code = "import sys, maskedu; maskedu.CLASS_NAMES; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_lazy_exports_resolve_and_unknown_names_fail():
+    assert maskedu.iou((0, 0, 2, 2), (0, 0, 2, 2)) == 1.0
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        maskedu.nope  # noqa: B018
+
+
+def _check_square(answer):
+    if not isinstance(answer, int):
+        raise Incorrect(f"answer with a whole number, not a {type(answer).__name__}")
+    if answer != 16:
+        raise Incorrect(f"{answer} is not 4 squared")
+
+
+def test_question_gives_specific_feedback(capsys):
+    q = Question("q1", _check_square, hint="4 * 4", solution="answer = 16")
+    assert q.check(16).correct
+    wrong = q.check(15)
+    assert not wrong.correct and "15 is not 4 squared" in wrong.message
+    assert "not a str" in q.check("16").message
+    assert "Pass your answer" in q.check().message
+    q.hint()
+    q.solution()
+    out = capsys.readouterr().out
+    assert "Correct" in out and "Incorrect" in out and "4 * 4" in out and "answer = 16" in out
+
+
+def test_question_reports_a_crashing_checker_as_feedback():
+    q = Question("q", lambda a: a["missing"], hint="", solution="")
+    result = q.check({}, display=False)
+    assert not result.correct and "KeyError" in result.message
