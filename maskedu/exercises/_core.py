@@ -39,6 +39,9 @@ class CheckResult:
     def __bool__(self) -> bool:
         return self.correct
 
+    def _ipython_display_(self) -> None:
+        """Shown already by check(); a notebook cell ending in q.check(...) shows the feedback once."""
+
 
 def _show(kind: str, text: str) -> None:
     colours = {"correct": "#2e7d32", "incorrect": "#c62828", "hint": "#1565c0", "solution": "#6a1b9a"}
