@@ -3,6 +3,7 @@
 ``maskedu demo``      build the sample dataset and execute every notebook headlessly (executed copies in data/executed/)
 ``maskedu sample``    write the embedded sample dataset (Kaggle layout) to a folder
 ``maskedu download``  fetch the Kaggle dataset (needs Kaggle credentials)
+``maskedu doctor``    check the installation, credentials (never shown), data, model and widgets
 """
 
 from __future__ import annotations
@@ -111,6 +112,12 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import report, run_checks
+
+    return report(run_checks(tensorflow=not args.no_tensorflow))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="maskedu", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     download.add_argument("--dest", default=None)
     download.add_argument("--force", action="store_true")
     download.set_defaults(func=_cmd_download)
+
+    doctor = sub.add_parser("doctor", help="check the installation, Kaggle credentials, data, model and widgets")
+    doctor.add_argument("--no-tensorflow", action="store_true", help="skip the GPU check (importing TensorFlow is slow)")
+    doctor.set_defaults(func=_cmd_doctor)
 
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
