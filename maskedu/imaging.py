@@ -162,6 +162,8 @@ def as_rgb_array(image: np.ndarray) -> np.ndarray:
         arr = np.repeat(arr, 3, axis=2)
     if arr.shape[2] == 4:
         arr = arr[:, :, :3]
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
     if arr.dtype != np.uint8:
         if np.issubdtype(arr.dtype, np.floating) and arr.size and float(np.nanmax(arr)) <= 1.0:
             arr = arr * 255.0
@@ -242,9 +244,13 @@ def crop_box(image: np.ndarray, box: Box, *, size: int | None = 50, margin: floa
         bw = bh = max(bw, bh)
     nx1, ny1 = int(round(cx - bw / 2)), int(round(cy - bh / 2))
     nx2, ny2 = max(nx1 + 1, int(round(cx + bw / 2))), max(ny1 + 1, int(round(cy + bh / 2)))
-    pad = max(0, -nx1, -ny1, nx2 - w, ny2 - h)
-    src = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge") if pad else image
-    crop = src[ny1 + pad : ny2 + pad, nx1 + pad : nx2 + pad]
+    # Slice the part inside the image, then repeat its edge pixels for the part outside (never pad the whole photo).
+    sx1, sy1 = min(max(nx1, 0), w - 1), min(max(ny1, 0), h - 1)
+    sx2, sy2 = max(min(nx2, w), sx1 + 1), max(min(ny2, h), sy1 + 1)
+    crop = image[sy1:sy2, sx1:sx2]
+    pads = ((sy1 - ny1, ny2 - sy2), (sx1 - nx1, nx2 - sx2), (0, 0))
+    if any(a > 0 or b > 0 for a, b in pads[:2]):
+        crop = np.pad(crop, pads, mode="edge")
     if size is None:
         return np.ascontiguousarray(crop)
     return resize(crop, size)
