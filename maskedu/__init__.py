@@ -40,9 +40,13 @@ _EXPORTS: dict[str, str] = {
     "load_voc": "annotations", "load_dataset": "annotations", "DEFAULT_CLASS_MAP": "annotations",
     "download_dataset": "download", "get_dataset": "download", "KAGGLE_SLUG": "download",
     "DownloadError": "download", "CredentialsError": "download",
-    "make_sample_dataset": "sample",
+    "install_archive": "download", "find_credentials": "download", "ArchiveError": "download",
+    "csv_column_quirk": "annotations", "compare_with_kaggle": "annotations", "KAGGLE_CLASS_NAMES": "annotations",
+    "LayoutError": "annotations", "check_box": "annotations",
+    "make_sample_dataset": "sample", "draw_mask": "sample", "face_sources": "sample", "MASK_STYLES": "sample",
     # 02: crops
-    "crop_faces": "crop", "Crops": "crop",
+    "crop_faces": "crop", "Crops": "crop", "get_crops": "crop", "FaceDetector": "crop", "Detection": "crop",
+    "CropReport": "crop",
     # 03: model and detection
     "build_resnet": "model", "count_flops": "model", "train": "model", "evaluate": "model",
     "save_model": "model", "load_model": "model", "make_predict_fn": "model",
@@ -50,7 +54,9 @@ _EXPORTS: dict[str, str] = {
     # 04-05: attack
     "one_pixel_attack": "attack", "attack_many": "attack", "perturb": "attack",
     # 06: pattern
-    "simulated_annealing": "pattern",
+    "simulated_annealing": "pattern", "search_pattern": "pattern", "PatternSpace": "pattern", "make_decoy": "pattern",
+    "get_detector": "pattern", "evaluate_worn": "pattern", "count_fitness": "pattern", "smooth_fitness": "pattern",
+    "pattern_panel": "pattern_widgets", "make_schedule": "anneal", "acceptance_probability": "anneal",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
