@@ -50,7 +50,10 @@ _EXPORTS: dict[str, str] = {
     # 03: model and detection
     "build_resnet": "model", "count_flops": "model", "train": "model", "evaluate": "model",
     "save_model": "model", "load_model": "model", "make_predict_fn": "model",
-    "detect_masks": "detect", "draw_detections": "detect",
+    "detect_masks": "detect", "draw_detections": "detect", "get_model": "model", "stratified_split": "model",
+    "Evaluation": "model", "TrainResult": "model", "PredictFn": "model", "LiveTrainingPlot": "model",
+    "residual_block": "model", "show_model": "model", "PAPER_ACCURACY": "model",
+    "FaceResult": "detect", "ImageResult": "detect",
     # 04-05: attack
     "one_pixel_attack": "attack", "attack_many": "attack", "perturb": "attack",
     # 06: pattern

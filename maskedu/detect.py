@@ -1,0 +1,203 @@
+"""03: the whole job: a photo in, every face out with its box, mask label and confidence.
+
+>>> from maskedu.detect import detect_masks, draw_detections     # doctest: +SKIP
+>>> faces = detect_masks("photo.jpg", model)                        # doctest: +SKIP
+>>> faces[0].label, faces[0].confidence, faces[0].box               # doctest: +SKIP
+('with_mask', 0.98, (120, 40, 210, 150))
+>>> draw_detections("photo.jpg", faces)                             # doctest: +SKIP
+
+Faces are found by :class:`maskedu.crop.FaceDetector` (MTCNN, photos shrunk to a sensible size first),
+cropped exactly as the training crops were (:func:`maskedu.imaging.crop_box` with the crop stage's
+margin), and classified together: one model call per batch of photos, not one per face.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .annotations import CLASS_NAMES
+from .common import check_int, check_number
+from .imaging import ImageError, crop_box, is_image_file, load_image
+
+__all__ = ["FaceResult", "ImageResult", "detect_masks", "draw_detections"]
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One face: ``box`` (x1, y1, x2, y2) in the photo's pixels, the predicted ``label``, its
+    ``confidence`` (the model's probability for that label), all class ``probs`` and the detector ``score``."""
+
+    box: tuple[int, int, int, int]
+    label: str
+    confidence: float
+    probs: tuple[float, ...]
+    score: float
+
+    @property
+    def masked(self) -> bool:
+        return self.label == "with_mask"
+
+
+@dataclass
+class ImageResult:
+    """The faces of one photo (iterable like a list of :class:`FaceResult`), its source and size."""
+
+    source: str
+    faces: list[FaceResult]
+    width: int
+    height: int
+    seconds: float = 0.0
+    image: np.ndarray | None = field(default=None, repr=False)
+
+    def __iter__(self):
+        return iter(self.faces)
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def __getitem__(self, i):
+        return self.faces[i]
+
+
+def _crop_margin() -> float:
+    """The margin the crop stage uses by default, so detection crops look like the training crops."""
+    from .crop import crop_faces
+
+    try:
+        return float(inspect.signature(crop_faces).parameters["margin"].default)
+    except (KeyError, TypeError, ValueError):  # pragma: no cover
+        return 0.1
+
+
+def _expand(image_or_paths) -> tuple[list[Any], bool]:
+    """(items, single): a folder becomes its image files; a list stays a list; anything else is one image."""
+    if isinstance(image_or_paths, (str, os.PathLike)):
+        path = Path(image_or_paths)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
+            if not files:
+                raise ImageError(path, "is a folder with no image files in it.")
+            return files, False
+        return [image_or_paths], True
+    if isinstance(image_or_paths, (bytes, bytearray, np.ndarray)):
+        return [image_or_paths], True
+    if isinstance(image_or_paths, Sequence) and not isinstance(image_or_paths, str):
+        return list(image_or_paths), False
+    raise TypeError(f"detect_masks takes an image (path, bytes or RGB array), a folder or a list of them; "
+                    f"got {type(image_or_paths).__name__}.")
+
+
+def _name(item, i: int) -> str:
+    if isinstance(item, (str, os.PathLike)):
+        return str(item)
+    if isinstance(item, np.ndarray):
+        return f"<array {i} {item.shape}>"
+    return f"<bytes {i}>"
+
+
+def detect_masks(
+    image_or_paths,
+    model,
+    *,
+    detector=None,
+    margin: float | None = None,
+    min_score: float = 0.0,
+    batch_size: int = 64,
+    class_names: Sequence[str] = CLASS_NAMES,
+    keep_images: bool = False,
+):
+    """Find every face and say whether it wears a mask.
+
+    ``image_or_paths``: one image (a path, the file's bytes, or an RGB/greyscale/RGBA array: anything
+    :func:`maskedu.imaging.load_image` reads, with its clear :class:`~maskedu.imaging.ImageError` for a
+    missing or corrupt file), a folder of images, or a list of those.
+
+    Returns for one image a list of :class:`FaceResult` (most confident detection first); for a folder or a
+    list, one :class:`ImageResult` per image, in order. ``model`` is a Keras model from
+    :func:`maskedu.model.build_resnet` or a :class:`maskedu.model.PredictFn`. ``detector`` defaults to a
+    shared :class:`maskedu.crop.FaceDetector`; ``margin`` to the crop stage's; faces the detector scores
+    below ``min_score`` are left out. Photos go to the detector and the classifier ``batch_size`` at a time:
+    one classifier call per batch for all its faces.
+    """
+    from .model import make_predict_fn
+
+    items, single = _expand(image_or_paths)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    min_score = check_number("min_score", min_score, minimum=0.0, maximum=1.0)
+    margin = _crop_margin() if margin is None else check_number("margin", margin, minimum=0.0, maximum=2.0)
+    detector = _default_detector() if detector is None else detector
+    predict = make_predict_fn(model)
+    size = predict.input_shape[:2]
+    results: list[ImageResult] = []
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        t0 = time.perf_counter()
+        images = [load_image(item) for item in chunk]  # raises ImageError naming the file
+        if hasattr(detector, "detect_many"):
+            found = [r.detections for r in detector.detect_many(images)]
+        else:
+            found = [detector.detect(img) for img in images]
+        crops, owners, dets = [], [], []
+        for k, (img, faces) in enumerate(zip(images, found)):
+            for d in faces:
+                if d.score < min_score:
+                    continue
+                crops.append(crop_box(img, d.box, size=size[0], margin=margin) if size[0] == size[1]
+                             else crop_box(img, d.box, size=(size[1], size[0]), margin=margin))
+                owners.append(k)
+                dets.append(d)
+        probs = predict(np.stack(crops)) if crops else np.zeros((0, len(class_names)), np.float32)
+        per_image: list[list[FaceResult]] = [[] for _ in chunk]
+        for d, k, p in zip(dets, owners, probs):
+            c = int(p.argmax())
+            per_image[k].append(FaceResult(tuple(int(v) for v in d.box), class_names[c], float(p[c]),
+                                           tuple(float(v) for v in p), float(d.score)))
+        share = (time.perf_counter() - t0) / len(chunk)
+        for k, (item, img) in enumerate(zip(chunk, images)):
+            results.append(ImageResult(_name(item, start + k), per_image[k], img.shape[1], img.shape[0], share,
+                                       img if keep_images else None))
+    return results[0].faces if single else results
+
+
+_DETECTOR: dict[str, Any] = {}
+
+
+def _default_detector():
+    if "default" not in _DETECTOR:
+        from .crop import FaceDetector
+
+        _DETECTOR["default"] = FaceDetector()
+    return _DETECTOR["default"]
+
+
+def draw_detections(image, results, ax=None, *, title: str | None = None):
+    """Draw each face's box on the photo, green for a mask and red without, labelled with its confidence.
+
+    ``image`` is anything :func:`~maskedu.imaging.load_image` reads; ``results`` the list of
+    :class:`FaceResult` (or an :class:`ImageResult`) :func:`detect_masks` returned for it.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    img = load_image(image)
+    faces = list(results)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5 * img.shape[0] / max(img.shape[1], 1)))
+    ax.imshow(img)
+    ax.axis("off")
+    lw = max(1.5, img.shape[1] / 300)
+    for f in faces:
+        x1, y1, x2, y2 = f.box
+        colour = "#2e7d32" if f.label == "with_mask" else "#c62828"
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=lw))
+        ax.text(x1, max(y1 - 3, 0), f"{f.label} {f.confidence:.0%}", color="white", fontsize=8,
+                va="bottom", bbox=dict(facecolor=colour, edgecolor="none", pad=1.5))
+    ax.set_title(title if title is not None else f"{len(faces)} face{'s' if len(faces) != 1 else ''}")
+    return ax

@@ -1,0 +1,867 @@
+"""03: the mask classifier: a small ResNet, its cost, training, evaluation and fast prediction.
+
+The whole job in four lines::
+
+    from maskedu.model import build_resnet, train, evaluate
+    model = build_resnet()                 # 50x50x3 uint8 pixels in, class probabilities out
+    result = train(model, crops)           # stratified split, augmentation, early stopping
+    print(evaluate(result.model, result.test_images, result.test_labels))
+
+and for the attack, a compiled prediction function that skips ``model.predict``'s per-call overhead::
+
+    predict = make_predict_fn(model)
+    probs = predict(batch_uint8)           # (N, 2) float32
+    probs, logits = predict.both(batch_uint8)
+
+The network takes raw 0..255 pixels (a ``Rescaling`` layer inside divides by 255) and ends with
+``Dense(n_classes, name="logits")`` then ``Activation("softmax", name="probs")``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .annotations import CLASS_NAMES
+from .common import artifact_path, check_choice, check_int, check_number, in_notebook, is_fast
+
+__all__ = [
+    "PAPER_ACCURACY",
+    "build_resnet",
+    "residual_block",
+    "count_flops",
+    "show_model",
+    "Split",
+    "stratified_split",
+    "make_augmenter",
+    "LiveTrainingPlot",
+    "TrainResult",
+    "train",
+    "Evaluation",
+    "evaluate",
+    "save_model",
+    "load_model",
+    "PredictFn",
+    "make_predict_fn",
+    "get_model",
+]
+
+#: The paper's reported test accuracy (Hu, Wei & Bai 2021), printed beside ours.
+PAPER_ACCURACY = 0.9420
+
+
+def _keras():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    return keras
+
+
+# =========================================================================== the network
+
+
+def residual_block(x, filters: int, *, stride: int = 1, separable: bool = True, bn_momentum: float = 0.9,
+                   name: str = "block"):
+    """One residual block: two 3x3 convolutions (each followed by batch norm) plus a shortcut.
+
+    ``output = relu(x_shortcut + bn(conv(relu(bn(conv(x))))))``. The shortcut is ``x`` itself, or a
+    1x1 convolution when the block changes the width or the resolution (``stride=2``).
+    With ``separable=True`` each 3x3 convolution is depthwise-separable (a 3x3 filter per channel, then a
+    1x1 convolution mixing channels), which costs about 8x fewer FLOPs than a full 3x3 convolution.
+    """
+    layers = _keras().layers
+    conv = (
+        (lambda f, s, n: layers.SeparableConv2D(f, 3, strides=s, padding="same", use_bias=False, name=n))
+        if separable
+        else (lambda f, s, n: layers.Conv2D(f, 3, strides=s, padding="same", use_bias=False, name=n))
+    )
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_proj")(x)
+        shortcut = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_proj_bn")(shortcut)
+    y = conv(filters, stride, f"{name}_conv1")(x)
+    y = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn1")(y)
+    y = layers.Activation("relu", name=f"{name}_relu1")(y)
+    y = conv(filters, 1, f"{name}_conv2")(y)
+    y = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn2")(y)
+    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def build_resnet(
+    input_shape: Sequence[int] = (50, 50, 3),
+    n_classes: int = 2,
+    *,
+    widths: Sequence[int] = (32, 64, 128),
+    blocks: Sequence[int] = (2, 2, 2),
+    stem_filters: int = 32,
+    stem_stride: int = 2,
+    separable: bool = True,
+    dropout: float = 0.2,
+    bn_momentum: float = 0.9,
+    seed: int | None = 0,
+    name: str = "mask_resnet",
+):
+    """A small residual network for 50x50 face crops (Keras 3 functional model).
+
+    Layout: a 3x3 convolution "stem" with stride ``stem_stride`` (50x50 becomes 25x25: the single
+    biggest saving), then one stage per entry of ``widths``, each with ``blocks[i]`` residual blocks
+    (:func:`residual_block`); every stage after the first halves the resolution. Global average pooling,
+    dropout, ``Dense(n_classes, name="logits")`` and ``Activation("softmax", name="probs")`` finish it.
+
+    ``seed`` seeds Keras before the weights are created, so the same call gives the same starting network
+    (``None`` leaves the global random state alone). ``bn_momentum`` 0.9 (Keras's default is 0.99) lets batch norm's running statistics settle within the few
+    hundred steps a small dataset gives.
+
+    The input is raw 0..255 pixels (uint8 or float); a ``Rescaling(1/255)`` layer inside does the scaling,
+    so the attack can change a pixel by writing a new 0..255 value.
+
+    The default (two blocks per stage) costs about 21 MFLOPs per face (:func:`count_flops`); the straightforward ResNet with
+    three full 3x3 convolution stages of 32/64/128 channels at full 50x50 costs 246 MFLOPs.
+
+    >>> model = build_resnet()
+    >>> model.output_shape, model.layers[-1].name
+    ((None, 2), 'probs')
+    """
+    keras = _keras()
+    layers = keras.layers
+    shape = tuple(check_int("input_shape entry", v, minimum=1) for v in input_shape)
+    if len(shape) != 3 or shape[2] != 3:
+        raise ValueError(f"input_shape must be (height, width, 3) for RGB crops, got {tuple(input_shape)}.")
+    n_classes = check_int("n_classes", n_classes, minimum=2)
+    widths = [check_int("widths entry", w, minimum=1) for w in widths]
+    blocks = [check_int("blocks entry", b, minimum=1) for b in blocks]
+    if not widths or len(widths) != len(blocks):
+        raise ValueError(f"widths and blocks need one entry per stage and the same length; got {len(widths)} widths "
+                         f"and {len(blocks)} block counts.")
+    stem_filters = check_int("stem_filters", stem_filters, minimum=1)
+    stem_stride = check_int("stem_stride", stem_stride, minimum=1, maximum=4)
+    dropout = check_number("dropout", dropout, minimum=0.0, maximum=0.9)
+    bn_momentum = check_number("bn_momentum", bn_momentum, minimum=0.0, maximum=1.0)
+
+    if seed is not None:
+        keras.utils.set_random_seed(check_int("seed", seed, minimum=0))
+    inputs = keras.Input(shape=shape, name="pixels")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    x = layers.Conv2D(stem_filters, 3, strides=stem_stride, padding="same", use_bias=False, name="stem_conv")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name="stem_bn")(x)
+    x = layers.Activation("relu", name="stem_relu")(x)
+    for s, (width, n_blocks) in enumerate(zip(widths, blocks), start=1):
+        for b in range(1, n_blocks + 1):
+            stride = 2 if (s > 1 and b == 1) else 1
+            x = residual_block(x, width, stride=stride, separable=separable,
+                               bn_momentum=bn_momentum, name=f"stage{s}_block{b}")
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    if dropout > 0:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    logits = layers.Dense(n_classes, name="logits")(x)
+    probs = layers.Activation("softmax", name="probs")(logits)
+    return keras.Model(inputs, probs, name=name)
+
+
+def _shape(t) -> tuple:
+    return tuple(t.shape)
+
+
+def count_flops(model, *, per_layer: bool = False):
+    """FLOPs of one forward pass for ONE input (one face), counted from the layers' shapes.
+
+    Convention: a multiply-accumulate counts as **2 FLOPs**. Counted layers:
+
+    * ``Conv2D``: ``2 * H_out * W_out * k_h * k_w * C_in * C_out`` (+ ``H_out*W_out*C_out`` with a bias)
+    * ``DepthwiseConv2D``: ``2 * H_out * W_out * k_h * k_w * C_in * depth_multiplier`` (+ bias)
+    * ``SeparableConv2D``: its depthwise part plus a 1x1 ``Conv2D`` part
+    * ``Dense``: ``2 * inputs * units`` (+ ``units`` with a bias)
+    * ``BatchNormalization``: 2 per element (a scale and a shift at inference); ``Add``: 1 per element
+      per extra input; ``Rescaling``: 1 per element. Activations and pooling are not counted.
+
+    Returns the total as an int, or with ``per_layer=True`` a list of ``(layer name, FLOPs)`` as well.
+
+    >>> count_flops(build_resnet()) / 1e6 < 25
+    True
+    """
+    keras = _keras()
+    L = keras.layers
+    rows = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):  # a nested model
+            flops = count_flops(layer)
+            rows.append((layer.name, flops))
+            continue
+        try:
+            out = _shape(layer.output)
+            inp = layer.input
+        except (AttributeError, ValueError):
+            continue
+        f = 0
+        if isinstance(layer, L.SeparableConv2D):
+            kh, kw = layer.kernel_size
+            c_in = _shape(inp)[-1]
+            h, w, c_out = out[1], out[2], out[3]
+            mid = c_in * layer.depth_multiplier
+            f = 2 * h * w * kh * kw * mid + 2 * h * w * mid * c_out + (h * w * c_out if layer.use_bias else 0)
+        elif isinstance(layer, L.DepthwiseConv2D):
+            kh, kw = layer.kernel_size
+            h, w, c_out = out[1], out[2], out[3]
+            f = 2 * h * w * kh * kw * c_out + (h * w * c_out if layer.use_bias else 0)
+        elif isinstance(layer, L.Conv2D):
+            kh, kw = layer.kernel_size
+            c_in = _shape(inp)[-1]
+            h, w, c_out = out[1], out[2], out[3]
+            f = 2 * h * w * kh * kw * (c_in // layer.groups) * c_out + (h * w * c_out if layer.use_bias else 0)
+        elif isinstance(layer, L.Dense):
+            n_in = _shape(inp)[-1]
+            f = 2 * n_in * layer.units + (layer.units if layer.use_bias else 0)
+        elif isinstance(layer, L.BatchNormalization):
+            f = 2 * int(np.prod(out[1:]))
+        elif isinstance(layer, L.Add):
+            f = (len(inp) - 1) * int(np.prod(out[1:]))
+        elif isinstance(layer, L.Rescaling):
+            f = int(np.prod(out[1:]))
+        if f:
+            rows.append((layer.name, int(f)))
+    total = int(sum(f for _, f in rows))
+    return (total, rows) if per_layer else total
+
+
+def show_model(model, *, path: str | os.PathLike | None = None, dpi: int = 60):
+    """Show a model: a plotted diagram when graphviz and pydot are installed, else a text outline.
+
+    Returns the IPython image (diagram) or the outline string, so a notebook cell displays either.
+    """
+    keras = _keras()
+    try:
+        import pydot  # noqa: F401
+
+        target = Path(path) if path else artifact_path("models/diagram.png")
+        keras.utils.plot_model(model, to_file=str(target), show_shapes=True, dpi=dpi, rankdir="TB")
+        from IPython.display import Image
+
+        return Image(filename=str(target))
+    except Exception as exc:  # pydot/graphviz absent: fall back to text
+        reason = f"{type(exc).__name__}" if not isinstance(exc, ImportError) else "pydot/graphviz not installed"
+        return _TextOutline(model, reason)
+
+
+class _TextOutline:
+    def __init__(self, model, reason: str):
+        self.reason = reason
+        lines = []
+        for layer in model.layers:
+            try:
+                shape = tuple(layer.output.shape[1:])
+            except (AttributeError, ValueError):
+                shape = ()
+            parents = []
+            for node in getattr(layer, "_inbound_nodes", []):
+                for t in getattr(node, "input_tensors", []):
+                    hist = getattr(t, "_keras_history", None)
+                    if hist is not None:
+                        parents.append(hist[0].name)
+            src = f"  ← {', '.join(parents)}" if len(parents) > 1 else ""
+            lines.append(f"{layer.name:28s} {type(layer).__name__:22s} {str(shape):16s}{src}")
+        self.text = "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"(diagram needs graphviz: {self.reason}; text outline instead)\n{self.text}"
+
+
+# =========================================================================== the split
+
+
+@dataclass(frozen=True)
+class Split:
+    """Indices of the train, validation and test items (disjoint; together every labelled item)."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+    seed: int
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
+
+    def __repr__(self) -> str:
+        return f"Split({self.sizes()}, seed={self.seed})"
+
+
+def stratified_split(
+    labels: Sequence[int],
+    *,
+    validation: float = 0.1,
+    test: float = 0.2,
+    seed: int = 0,
+    groups: Sequence[Any] | None = None,
+) -> Split:
+    """Split item indices into train/validation/test, keeping each class's share in every part.
+
+    Items with a negative label (unmapped) are left out of all three. With ``groups`` (for instance the
+    source photo's path) all items of a group land in the same part, so faces from one photo never sit
+    on both sides; groups are then stratified by their most common label. The same ``seed`` always gives
+    the same split.
+
+    >>> s = stratified_split([0] * 10 + [1] * 10, validation=0.1, test=0.2, seed=0)
+    >>> s.sizes()
+    {'train': 14, 'validation': 2, 'test': 4}
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be one label per item (1-D), got shape {labels.shape}.")
+    validation = check_number("validation", validation, minimum=0.0, maximum=0.9)
+    test = check_number("test", test, minimum=0.0, maximum=0.9)
+    if validation + test >= 1.0:
+        raise ValueError(f"validation + test must leave something to train on; got {validation} + {test}.")
+    seed = check_int("seed", seed, minimum=0)
+    if groups is None:
+        groups = np.arange(len(labels))
+    groups = np.asarray(groups)
+    if len(groups) != len(labels):
+        raise ValueError(f"groups must have one entry per label: {len(groups)} groups for {len(labels)} labels.")
+    rng = np.random.default_rng(seed)
+    keep = np.flatnonzero(labels >= 0)
+    uniq, inverse = np.unique(groups[keep], return_inverse=True)
+    members = [[] for _ in uniq]
+    for pos, g in zip(keep, inverse):
+        members[g].append(pos)
+    group_label = np.array([np.bincount(labels[m]).argmax() for m in members], dtype=int)
+    parts = {"train": [], "validation": [], "test": []}
+    for c in np.unique(group_label):
+        gs = np.flatnonzero(group_label == c)
+        gs = gs[rng.permutation(len(gs))]
+        n = len(gs)
+        n_test = int(round(n * test)) if test > 0 else 0
+        n_val = int(round(n * validation)) if validation > 0 else 0
+        if n >= 3:  # every class in every requested part when there is enough of it
+            n_test = max(n_test, 1 if test > 0 else 0)
+            n_val = max(n_val, 1 if validation > 0 else 0)
+        n_test = min(n_test, n - 1) if n > 1 else 0
+        n_val = min(n_val, n - 1 - n_test) if n - n_test > 1 else 0
+        for name, chunk in (("test", gs[:n_test]), ("validation", gs[n_test:n_test + n_val]), ("train", gs[n_test + n_val:])):
+            for g in chunk:
+                parts[name].extend(members[g])
+    out = {k: np.sort(np.asarray(v, dtype=np.int64)) for k, v in parts.items()}
+    return Split(out["train"], out["validation"], out["test"], seed)
+
+
+# =========================================================================== training
+
+
+def make_augmenter(*, flip: bool = True, shift: float = 0.08, brightness: float = 0.2, contrast: float = 0.15,
+                   zoom: float = 0.08, seed: int = 0):
+    """Random changes that keep a face a face and a mask on its mouth: left-right flips, shifts and zooms
+    of a few percent, brightness and contrast. No vertical flips or big rotations (a mask must stay below
+    the eyes). A ``keras.Sequential`` of preprocessing layers working on 0..255 float pixels.
+    """
+    keras = _keras()
+    L = keras.layers
+    steps = []
+    if flip:
+        steps.append(L.RandomFlip("horizontal", seed=seed))
+    if shift > 0:
+        steps.append(L.RandomTranslation(shift, shift, fill_mode="reflect", seed=seed + 1))
+    if zoom > 0:
+        steps.append(L.RandomZoom((-zoom, zoom), fill_mode="reflect", seed=seed + 2))
+    if brightness > 0:
+        steps.append(L.RandomBrightness(brightness, value_range=(0, 255), seed=seed + 3))
+    if contrast > 0:
+        steps.append(L.RandomContrast(contrast, value_range=(0, 255), seed=seed + 4))
+    return keras.Sequential(steps, name="augment")
+
+
+def _live_base():
+    return _keras().callbacks.Callback
+
+
+class LiveTrainingPlot(_live_base()):
+    """Keras callback: loss and accuracy per epoch, redrawn in place in a notebook; a log line elsewhere.
+
+    >>> model.fit(x, y, validation_data=(xv, yv), callbacks=[LiveTrainingPlot()])   # doctest: +SKIP
+    """
+
+    def __init__(self, *, notebook: bool | None = None, every: int = 1, title: str = "training"):
+        super().__init__()
+        self.notebook = in_notebook() if notebook is None else bool(notebook)
+        self.every = max(1, int(every))
+        self.title = title
+        self.history: dict[str, list[float]] = {}
+        self._handle = None
+        self._t0 = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.history = {}
+        self._handle = None
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        for k, v in (logs or {}).items():
+            if isinstance(v, (int, float, np.floating, np.integer)) or np.ndim(v) == 0:
+                self.history.setdefault(k, []).append(float(v))
+        if self.notebook:
+            if (epoch + 1) % self.every == 0:
+                self._draw()
+        else:
+            parts = " ".join(f"{k}={v[-1]:.4f}" for k, v in self.history.items() if k != "learning_rate")
+            print(f"epoch {epoch + 1:3d} {parts} ({time.perf_counter() - self._t0:.0f} s)", flush=True)
+
+    def on_train_end(self, logs=None):
+        if self.notebook and self.history:
+            self._draw()
+
+    def figure(self):
+        """The curves as a matplotlib figure (also usable after training)."""
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+        for ax, metric in zip(axes, ("loss", "accuracy")):
+            for key, style in ((metric, "-o"), (f"val_{metric}", "--s")):
+                if key in self.history:
+                    ys = self.history[key]
+                    ax.plot(range(1, len(ys) + 1), ys, style, ms=3, label=key)
+            ax.set_xlabel("epoch")
+            ax.set_title(metric)
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.suptitle(self.title)
+        fig.tight_layout()
+        plt.close(fig)
+        return fig
+
+    def _draw(self):
+        from IPython.display import display
+
+        fig = self.figure()
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did: the trained model, the per-epoch history, the split and the held-out data."""
+
+    model: Any
+    history: dict[str, list[float]]
+    split: Split
+    seconds: float
+    epochs_run: int
+    best_epoch: int
+    class_weight: dict[int, float] | None
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    test_indices: np.ndarray
+    class_names: tuple[str, ...] = CLASS_NAMES
+    notes: list[str] = field(default_factory=list)
+
+    def plot(self):
+        """The training curves (loss and accuracy, train and validation)."""
+        cb = LiveTrainingPlot(notebook=False, title="training history")
+        cb.history = self.history
+        return cb.figure()
+
+    def __repr__(self) -> str:
+        vals = {k: v[self.best_epoch - 1] for k, v in self.history.items() if k.startswith("val_") and v}
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in vals.items())
+        return (f"TrainResult(epochs_run={self.epochs_run}, best_epoch={self.best_epoch}, {shown}, "
+                f"split={self.split.sizes()}, seconds={self.seconds:.1f})")
+
+
+def _as_arrays(crops) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[str, ...]]:
+    """(images, labels, paths or None, class names) from a Crops or an (images, labels) pair."""
+    if isinstance(crops, tuple) and len(crops) == 2:
+        images, labels = crops
+        paths, names = None, CLASS_NAMES
+    elif hasattr(crops, "images") and hasattr(crops, "labels"):
+        images, labels = crops.images, crops.labels
+        paths = getattr(crops, "paths", None)
+        names = tuple(getattr(crops, "class_names", CLASS_NAMES))
+    else:
+        raise TypeError(f"expected a maskedu.crop.Crops or an (images, labels) tuple, got {type(crops).__name__}.")
+    images = np.asarray(images)
+    labels = np.asarray(labels).astype(np.int64).reshape(-1)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be N x H x W x 3, got shape {images.shape}.")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels: they must pair up one to one.")
+    return images, labels, (None if paths is None else np.asarray(paths)), names
+
+
+def train(
+    model,
+    crops,
+    *,
+    epochs: int | None = None,
+    batch_size: int = 32,
+    learning_rate: float = 2e-3,
+    seed: int = 0,
+    validation: float = 0.1,
+    test: float = 0.2,
+    group_by_photo: bool = True,
+    augment: bool = True,
+    class_weight: str | dict | None = "auto",
+    patience: int = 15,
+    live_plot: bool | None = None,
+    deterministic: bool = True,
+    verbose: bool = True,
+) -> TrainResult:
+    """Train ``model`` on face crops and keep the weights of its best validation epoch.
+
+    ``crops`` is a :class:`maskedu.crop.Crops` or an ``(images, labels)`` tuple (uint8 N x H x W x 3,
+    int labels; negative labels are left out). Steps:
+
+    1. :func:`stratified_split` with ``seed`` into train / ``validation`` / ``test`` fractions, faces of
+       one photo kept together (``group_by_photo``, when the crops know their paths).
+    2. Adam (``learning_rate``, halved when validation loss stalls); shuffled batches, augmented by
+       :func:`make_augmenter` when ``augment``.
+    3. ``class_weight="auto"`` weighs classes by inverse frequency when they are unbalanced (the rarer
+       class counting more), ``None`` never, or pass a ``{class: weight}`` dict.
+    4. Early stopping on validation loss with ``patience`` epochs, restoring the best weights.
+    5. ``live_plot``: curves redrawn in place in a notebook (default: in a notebook only; a log line per
+       epoch otherwise when ``verbose``).
+
+    ``deterministic=True`` seeds everything and turns on TensorFlow's op determinism, so the same call
+    gives the same weights. ``epochs`` defaults to 60 (8 in fast mode); early stopping usually ends sooner.
+
+    >>> result = train(build_resnet(), crops)          # doctest: +SKIP
+    >>> result.model, result.history["val_accuracy"][-1]   # doctest: +SKIP
+    """
+    keras = _keras()
+    import tensorflow as tf
+
+    images, labels, paths, names = _as_arrays(crops)
+    epochs = check_int("epochs", epochs if epochs is not None else (8 if is_fast() else 60), minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    learning_rate = check_number("learning_rate", learning_rate, minimum=0.0, strict_minimum=True)
+    patience = check_int("patience", patience, minimum=1)
+    if model.input_shape[1:] != images.shape[1:]:
+        raise ValueError(f"the model takes {model.input_shape[1:]} inputs but the crops are {images.shape[1:]}; "
+                         f"build it with build_resnet(input_shape={images.shape[1:]}).")
+    n_classes = model.output_shape[-1]
+    if labels.size and labels.max() >= n_classes:
+        raise ValueError(f"labels go up to {labels.max()} but the model has {n_classes} outputs.")
+    notes = []
+    unmapped = int((labels < 0).sum())
+    if unmapped:
+        notes.append(f"{unmapped} crops with no class (label -1) were left out of training and testing")
+    groups = paths if (group_by_photo and paths is not None) else None
+    split = stratified_split(labels, validation=validation, test=test, seed=seed, groups=groups)
+    if len(split.train) == 0:
+        raise ValueError("nothing left to train on: give more crops or smaller validation/test fractions.")
+    counts = np.bincount(labels[split.train], minlength=n_classes)
+    if (counts == 0).any():
+        missing = [names[i] if i < len(names) else str(i) for i in np.flatnonzero(counts == 0)]
+        raise ValueError(f"the training part has no example of {missing}; a classifier needs every class. "
+                         "Add data of that class.")
+
+    if class_weight == "auto" or class_weight == "balanced":
+        balanced = {i: float(counts.sum() / (n_classes * c)) for i, c in enumerate(counts)}
+        unbalanced = counts.max() / counts.min() > 1.2
+        cw = balanced if (class_weight == "balanced" or unbalanced) else None
+    elif class_weight is None or isinstance(class_weight, dict):
+        cw = class_weight
+    else:
+        raise ValueError(f"class_weight must be 'auto', 'balanced', None or a dict, got {class_weight!r}.")
+
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(seed)
+
+    x_tr, y_tr = images[split.train], labels[split.train]
+    aug = make_augmenter(seed=seed) if augment else None
+    ds = tf.data.Dataset.from_tensor_slices((x_tr, y_tr)).shuffle(len(x_tr), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if aug is not None:
+        ds = ds.map(lambda x, y: (aug(tf.cast(x, tf.float32), training=True), y))
+    ds = ds.prefetch(2)
+    val = None
+    if len(split.validation):
+        val = (images[split.validation].astype(np.float32), labels[split.validation])
+    monitor = "val_loss" if val is not None else "loss"
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(2, patience // 3), min_lr=1e-5),
+    ]
+    live = LiveTrainingPlot(notebook=live_plot if live_plot is not None else in_notebook(), title=f"training {model.name}")
+    if live.notebook or verbose:
+        callbacks.append(live)
+    t0 = time.perf_counter()
+    hist = model.fit(ds, validation_data=val, epochs=epochs, class_weight=cw, callbacks=callbacks, verbose=0,
+                     shuffle=False)  # the dataset shuffles itself, seeded
+    seconds = time.perf_counter() - t0
+    history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
+    losses = history.get(monitor, [])
+    best_epoch = int(np.argmin(losses)) + 1 if losses else len(next(iter(history.values()), []))
+    if verbose:
+        print(f"trained {len(history.get('loss', []))} epochs in {seconds:.1f} s; best epoch {best_epoch} "
+              f"(weights restored); split {split.sizes()}")
+    return TrainResult(
+        model=model, history=history, split=split, seconds=seconds, epochs_run=len(history.get("loss", [])),
+        best_epoch=best_epoch, class_weight=cw, test_images=images[split.test], test_labels=labels[split.test],
+        test_indices=split.test, class_names=names, notes=notes,
+    )
+
+
+# =========================================================================== evaluation
+
+
+@dataclass(repr=False)
+class Evaluation:
+    """How well a model does on labelled crops.
+
+    ``accuracy``; ``precision``/``recall`` per class name; ``confusion`` (rows: true class, columns:
+    predicted); ``misclassified`` indices into the evaluated crops with ``confidences`` (the probability
+    the model gave its wrong answer); ``probs`` for every crop.
+    """
+
+    accuracy: float
+    precision: dict[str, float]
+    recall: dict[str, float]
+    confusion: np.ndarray
+    misclassified: np.ndarray
+    confidences: np.ndarray
+    probs: np.ndarray
+    labels: np.ndarray
+    images: np.ndarray
+    class_names: tuple[str, ...]
+    paper_accuracy: float = PAPER_ACCURACY
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.probs.argmax(axis=1)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def _rows(self):
+        rows = [("faces evaluated", f"{len(self)}", ""),
+                ("accuracy", f"{self.accuracy:.2%}", f"{self.paper_accuracy:.2%}")]
+        pct = lambda v: "n/a" if np.isnan(v) else f"{v:.2%}"  # noqa: E731  (n/a: the class was never predicted)
+        for c in self.class_names:
+            rows.append((f"precision {c}", pct(self.precision[c]), ""))
+            rows.append((f"recall {c}", pct(self.recall[c]), ""))
+        return rows
+
+    def __str__(self) -> str:
+        lines = [f"{'':24s} {'ours':>8s}  {'paper':>8s}"]
+        lines += [f"{name:24s} {ours:>8s}  {paper:>8s}" for name, ours, paper in self._rows()]
+        lines.append(f"misclassified: {len(self.misclassified)}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.__str__()
+
+    def _repr_html_(self) -> str:
+        body = "".join(f"<tr><td>{html.escape(n)}</td><td><b>{o}</b></td><td>{p}</td></tr>" for n, o, p in self._rows())
+        return (f"<table><tr><th></th><th>ours</th><th>paper (Hu et al. 2021)</th></tr>{body}</table>"
+                f"<p>{len(self.misclassified)} misclassified faces; see <code>.gallery()</code></p>")
+
+    def plot_confusion(self, ax=None, *, normalize: bool = False):
+        """The confusion matrix as a labelled heat map (rows: true class, columns: predicted)."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(3.8, 3.4))
+        m = self.confusion.astype(float)
+        if normalize:
+            m = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+        ax.imshow(m, cmap="Blues")
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                txt = f"{m[i, j]:.2f}" if normalize else f"{int(m[i, j])}"
+                ax.text(j, i, txt, ha="center", va="center", color="white" if m[i, j] > m.max() / 2 else "black")
+        ax.set_xticks(range(len(self.class_names)), self.class_names)
+        ax.set_yticks(range(len(self.class_names)), self.class_names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"accuracy {self.accuracy:.1%} (paper {self.paper_accuracy:.1%})")
+        return ax
+
+    def gallery(self, n: int = 16, *, cols: int = 8):
+        """The misclassified faces (most confident mistakes first) with true label, prediction, confidence."""
+        import matplotlib.pyplot as plt
+
+        order = self.misclassified[np.argsort(-self.confidences)][:n]
+        if len(order) == 0:
+            fig, ax = plt.subplots(figsize=(4, 1))
+            ax.axis("off")
+            ax.text(0.5, 0.5, "no misclassified faces", ha="center", va="center")
+            return fig
+        rows = math.ceil(len(order) / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.8 * rows), squeeze=False)
+        for ax in axes.ravel():
+            ax.axis("off")
+        pred = self.predictions
+        for ax, i in zip(axes.ravel(), order):
+            ax.imshow(self.images[i])
+            ax.set_title(f"true {self.class_names[self.labels[i]]}\nsaid {self.class_names[pred[i]]} "
+                         f"{self.probs[i, pred[i]]:.0%}", fontsize=7)
+        fig.suptitle(f"{len(self.misclassified)} misclassified faces")
+        fig.tight_layout()
+        return fig
+
+
+def evaluate(model, crops_or_images, labels=None, *, batch_size: int = 256, class_names: Sequence[str] | None = None) -> Evaluation:
+    """Accuracy, per-class precision and recall, confusion matrix and the mistakes of ``model``.
+
+    Pass a :class:`maskedu.crop.Crops`, an ``(images, labels)`` tuple, or images and labels separately;
+    faces with a negative label are left out.
+
+    >>> ev = evaluate(model, result.test_images, result.test_labels)   # doctest: +SKIP
+    >>> print(ev); ev.plot_confusion(); ev.gallery()                    # doctest: +SKIP
+    """
+    if labels is not None:
+        crops_or_images = (crops_or_images, labels)
+    images, labels, _, names = _as_arrays(crops_or_images)
+    keep = labels >= 0
+    images, labels = images[keep], labels[keep]
+    if len(labels) == 0:
+        raise ValueError("nothing to evaluate: no labelled faces were given.")
+    names = tuple(class_names) if class_names is not None else names
+    predict = make_predict_fn(model)
+    probs = np.concatenate([predict(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+    k = probs.shape[1]
+    pred = probs.argmax(axis=1)
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (labels, pred), 1)
+    precision = {names[c]: float(cm[c, c] / cm[:, c].sum()) if cm[:, c].sum() else float("nan") for c in range(k)}
+    recall = {names[c]: float(cm[c, c] / cm[c, :].sum()) if cm[c, :].sum() else float("nan") for c in range(k)}
+    wrong = np.flatnonzero(pred != labels)
+    return Evaluation(
+        accuracy=float((pred == labels).mean()), precision=precision, recall=recall, confusion=cm,
+        misclassified=wrong, confidences=probs[wrong, pred[wrong]].astype(np.float32), probs=probs,
+        labels=labels, images=images, class_names=names,
+    )
+
+
+# =========================================================================== saving
+
+
+def save_model(model, path: str | os.PathLike) -> Path:
+    """Save as a ``.keras`` file (architecture + weights as JSON and HDF5 inside a zip; no pickle)."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"save to a .keras file (Keras's safe format), got {path.name!r}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return path
+
+
+def load_model(path: str | os.PathLike):
+    """Load a ``.keras`` model with Keras's ``safe_mode=True`` (refuses files that would run arbitrary code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model at {path}; train one (maskedu.model.train) and save_model() it first, "
+                                "or call get_model() which does both.")
+    if path.suffix != ".keras":
+        raise ValueError(f"load_model reads .keras files only (no pickle/HDF5-with-code), got {path.name!r}.")
+    return _keras().saving.load_model(path, safe_mode=True, compile=False)
+
+
+# =========================================================================== fast prediction
+
+
+class PredictFn:
+    """A model's forward pass compiled once as a TensorFlow graph for any batch size.
+
+    ``fn(batch)`` gives probabilities (N, C) float32; ``fn.logits(batch)`` the logits; ``fn.both(batch)``
+    ``(probs, logits)``. ``batch`` is N x H x W x 3 (uint8 or float 0..255); a single image is also accepted
+    and gets a batch axis. No per-call ``model.predict`` overhead (no tf.data, no callbacks), so small
+    batches are cheap, which is what the attack's ~30,000 queries per face need.
+    """
+
+    def __init__(self, model):
+        import tensorflow as tf
+
+        keras = _keras()
+        self.model = model
+        self.input_shape = tuple(model.input_shape[1:])
+        try:
+            logits_layer = model.get_layer("logits")
+        except ValueError:
+            raise ValueError("make_predict_fn needs a model whose logits layer is named 'logits' "
+                             "(build_resnet makes one).") from None
+        self._sub = keras.Model(model.inputs, logits_layer.output)
+        sub = self._sub
+        spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
+
+        @tf.function(input_signature=[spec], reduce_retracing=True)
+        def _both(x):
+            logits = sub(x, training=False)
+            return tf.nn.softmax(logits, axis=-1), logits
+
+        self._fn = _both
+        self.calls = 0
+
+    def _prepare(self, batch) -> np.ndarray:
+        x = np.asarray(batch)
+        if x.shape == self.input_shape:
+            x = x[None]
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"expected a batch of shape (N, {', '.join(map(str, self.input_shape))}), got {x.shape}.")
+        return x.astype(np.float32, copy=False)
+
+    def both(self, batch) -> tuple[np.ndarray, np.ndarray]:
+        x = self._prepare(batch)
+        self.calls += 1
+        if len(x) == 0:
+            k = self.model.output_shape[-1]
+            return np.zeros((0, k), np.float32), np.zeros((0, k), np.float32)
+        p, z = self._fn(x)
+        return p.numpy(), z.numpy()
+
+    def __call__(self, batch) -> np.ndarray:
+        return self.both(batch)[0]
+
+    def logits(self, batch) -> np.ndarray:
+        return self.both(batch)[1]
+
+    def __repr__(self) -> str:
+        return f"PredictFn({self.model.name}, input {self.input_shape}, {self.calls} calls)"
+
+
+def make_predict_fn(model) -> PredictFn:
+    """A fast batched prediction function for ``model`` (see :class:`PredictFn`).
+
+    >>> predict = make_predict_fn(build_resnet())
+    >>> predict(np.zeros((3, 50, 50, 3), np.uint8)).shape
+    (3, 2)
+    """
+    if isinstance(model, PredictFn):
+        return model
+    return PredictFn(model)
+
+
+# =========================================================================== the model later notebooks use
+
+
+def get_model(crops=None, verbose: bool = True, *, path: str | os.PathLike | None = None, retrain: bool = False):
+    """The trained classifier later notebooks need: loaded from ``artifact_path("models/resnet.keras")``
+    when it exists, otherwise trained now on ``crops`` (default :func:`maskedu.crop.get_crops`) and saved.
+    """
+    target = Path(path) if path else artifact_path("models/resnet.keras")
+    if target.is_file() and not retrain:
+        if verbose:
+            print(f"Loaded the trained model from {target}")
+        return load_model(target)
+    if verbose:
+        print(f"No trained model at {target}: training one now (fast mode: a quick one) ...")
+    if crops is None:
+        from .crop import get_crops
+
+        crops = get_crops(verbose=verbose)
+    result = train(build_resnet(crops.images.shape[1:] if hasattr(crops, "images") else (50, 50, 3)), crops,
+                   verbose=verbose, live_plot=False)
+    save_model(result.model, target)
+    if verbose:
+        print(f"Saved it to {target}")
+    return result.model

@@ -1,0 +1,198 @@
+"""maskedu.model: the split, a tiny model that learns, FLOPs, safe save/load, the fast predict function."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from maskedu.model import (  # noqa: E402
+    Evaluation,
+    build_resnet,
+    count_flops,
+    evaluate,
+    load_model,
+    make_predict_fn,
+    save_model,
+    stratified_split,
+    train,
+)
+
+
+# --------------------------------------------------------------------------- split
+
+
+def test_split_is_stratified_disjoint_complete_and_reproducible():
+    labels = np.array([0] * 70 + [1] * 30 + [-1] * 5)
+    s = stratified_split(labels, validation=0.1, test=0.2, seed=3)
+    parts = [s.train, s.validation, s.test]
+    everything = np.concatenate(parts)
+    assert len(everything) == len(set(everything)) == 100  # disjoint, unmapped left out, nothing else lost
+    assert set(everything) == set(np.flatnonzero(labels >= 0))
+    assert np.bincount(labels[s.test]).tolist() == [14, 6]
+    assert np.bincount(labels[s.validation]).tolist() == [7, 3]
+    again = stratified_split(labels, validation=0.1, test=0.2, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(parts, [again.train, again.validation, again.test]))
+    other = stratified_split(labels, validation=0.1, test=0.2, seed=4)
+    assert not np.array_equal(other.test, s.test)
+
+
+def test_split_keeps_faces_of_one_photo_together():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(40), 3)
+    labels = np.repeat(rng.integers(0, 2, 40), 3)
+    s = stratified_split(labels, validation=0.1, test=0.25, seed=0, groups=groups)
+    owner = {}
+    for name, idx in (("train", s.train), ("val", s.validation), ("test", s.test)):
+        for g in groups[idx]:
+            assert owner.setdefault(g, name) == name, f"photo {g} is in two splits"
+    assert len(owner) == 40
+
+
+@pytest.mark.parametrize("kwargs, match", [({"validation": 0.5, "test": 0.5}, "leave something"),
+                                           ({"test": -0.1}, "at least")])
+def test_split_rejects_bad_fractions(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        stratified_split([0, 1, 0, 1], **kwargs)
+
+
+# --------------------------------------------------------------------------- network and FLOPs
+
+
+def test_default_network_shape_and_budget():
+    model = build_resnet()
+    assert model.input_shape == (None, 50, 50, 3)
+    assert model.output_shape == (None, 2)
+    assert model.layers[-1].name == "probs" and model.layers[-2].name == "logits"
+    assert count_flops(model) <= 25e6
+    deeper = build_resnet(widths=(16, 32), blocks=(2, 3), separable=False)
+    assert sum(isinstance(layer, keras.layers.Add) for layer in deeper.layers) == 5
+
+
+def test_count_flops_matches_a_hand_count():
+    L = keras.layers
+    inp = keras.Input((8, 8, 3))
+    x = L.Conv2D(4, 3, padding="same", use_bias=False)(inp)           # 2*8*8*9*3*4   = 13,824
+    x = L.SeparableConv2D(6, 3, strides=2, padding="same", use_bias=True)(x)  # dw 2*4*4*9*4 = 1,152; pw 2*16*4*6 = 768; bias 96
+    x = L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)        # 2*4*4*9*6     = 1,728
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dense(5)(x)                                                  # 2*6*5 + 5     = 65
+    model = keras.Model(inp, x)
+    assert count_flops(model) == 13_824 + 1_152 + 768 + 96 + 1_728 + 65
+    total, rows = count_flops(model, per_layer=True)
+    assert total == sum(f for _, f in rows) and len(rows) == 4
+
+
+def test_build_resnet_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="same length"):
+        build_resnet(widths=(16, 32), blocks=(1,))
+    with pytest.raises(ValueError, match="RGB"):
+        build_resnet(input_shape=(50, 50))
+
+
+# --------------------------------------------------------------------------- a tiny model that learns real faces
+
+
+@pytest.fixture(scope="module")
+def real_faces():
+    """120 real photos per class as centre crops (skips without ../shared/realfaces)."""
+    from maskedu.common import realfaces_dir
+    from maskedu.imaging import crop_box, load_image
+
+    root = realfaces_dir()
+    if root is None:
+        pytest.skip("../shared/realfaces is absent on this machine")
+    images, labels, paths = [], [], []
+    for label, name in enumerate(("with_mask", "without_mask")):
+        for p in sorted((root / name).iterdir())[:120]:
+            img = load_image(p)
+            h, w = img.shape[:2]
+            s = min(h, w)
+            images.append(crop_box(img, ((w - s) // 2, (h - s) // 2, (w + s) // 2, (h + s) // 2), size=50))
+            labels.append(label)
+            paths.append(str(p))
+    return np.stack(images), np.array(labels), np.array(paths)
+
+
+@pytest.fixture(scope="module")
+def trained(real_faces):
+    images, labels, _ = real_faces
+    model = build_resnet(widths=(16, 32), blocks=(1, 1), stem_filters=16)
+    return train(model, (images, labels), epochs=20, batch_size=16, seed=0, validation=0.15, test=0.25,
+                 patience=20, verbose=False, live_plot=False)
+
+
+def test_tiny_model_learns_real_faces_above_chance(trained):
+    result = trained
+    assert set(result.split.sizes()) == {"train", "validation", "test"}
+    assert len(result.test_labels) == 60
+    ev = evaluate(result.model, result.test_images, result.test_labels)
+    assert isinstance(ev, Evaluation)
+    # 60 balanced held-out faces: 0.75 is far above chance (0.5; p < 1e-4) and far below what it reaches
+    assert ev.accuracy >= 0.75, f"held-out accuracy {ev.accuracy:.2f} is barely above chance (0.5)"
+    assert ev.confusion.sum() == 60 and np.trace(ev.confusion) == round(ev.accuracy * 60)
+    assert "94.20%" in str(ev) and "94.20%" in ev._repr_html_()
+    assert len(ev.misclassified) == 60 - np.trace(ev.confusion)
+    assert 1 <= result.best_epoch <= result.epochs_run
+    assert set(result.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+
+
+def test_training_is_reproducible(real_faces):
+    images, labels, _ = real_faces
+    sub = (images[::4], labels[::4])
+    runs = []
+    for _ in range(2):
+        r = train(build_resnet(widths=(8,), blocks=(1,), stem_filters=8), sub, epochs=2, seed=1,
+                  verbose=False, live_plot=False)
+        runs.append(r.model.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*runs))
+
+
+def test_save_load_round_trip_uses_safe_mode(tmp_path, trained):
+    model = trained.model
+    path = save_model(model, tmp_path / "m.keras")
+    back = load_model(path)
+    x = trained.test_images[:8]
+    np.testing.assert_allclose(make_predict_fn(back)(x), make_predict_fn(model)(x), atol=1e-6)
+    with pytest.raises(ValueError, match=".keras"):
+        save_model(model, tmp_path / "m.pkl")
+    with pytest.raises(FileNotFoundError, match="get_model"):
+        load_model(tmp_path / "missing.keras")
+    # a Lambda layer (arbitrary code) is refused by safe mode
+    inp = keras.Input((2,))
+    out = keras.layers.Lambda(lambda t: t * 2)(inp)
+    keras.Model(inp, out).save(tmp_path / "lambda.keras")
+    with pytest.raises(ValueError, match="(?i)safe"):
+        load_model(tmp_path / "lambda.keras")
+
+
+def test_predict_fn_equals_model_predict_for_any_batch_size(trained):
+    model = trained.model
+    predict = make_predict_fn(model)
+    x = trained.test_images
+    for n in (1, 7, 40):
+        probs, logits = predict.both(x[:n])
+        assert probs.dtype == np.float32 and probs.shape == (n, 2)
+        np.testing.assert_allclose(probs, model.predict(x[:n], verbose=0), atol=1e-5)
+        np.testing.assert_allclose(predict.logits(x[:n]), logits, atol=1e-6)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert predict(x[0]).shape == (1, 2)  # a single image gets a batch axis
+    with pytest.raises(ValueError, match="batch of shape"):
+        predict(np.zeros((2, 32, 32, 3), np.uint8))
+
+
+def test_train_accepts_crops_and_rejects_mismatches(real_faces):
+    images, labels, paths = real_faces
+    from maskedu.crop import Crops
+
+    n = len(images)
+    crops = Crops(images=images, labels=labels, paths=paths, boxes=np.zeros((n, 4), int),
+                  scores=np.full(n, np.nan, np.float32), ious=np.full(n, np.nan, np.float32),
+                  origin=np.array(["fallback"] * n))
+    r = train(build_resnet(widths=(8,), blocks=(1,), stem_filters=8), crops, epochs=1, verbose=False, live_plot=False)
+    assert r.epochs_run == 1 and len(r.test_labels) == 48
+    with pytest.raises(ValueError, match="input_shape"):
+        train(build_resnet(input_shape=(32, 32, 3)), (images, labels), epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="pair up"):
+        train(build_resnet(), (images, labels[:-1]), epochs=1, verbose=False)
