@@ -55,7 +55,9 @@ _EXPORTS: dict[str, str] = {
     "residual_block": "model", "show_model": "model", "PAPER_ACCURACY": "model",
     "FaceResult": "detect", "ImageResult": "detect",
     # 04-05: attack
-    "one_pixel_attack": "attack", "attack_many": "attack", "perturb": "attack",
+    "one_pixel_attack": "attack", "attack_many": "attack", "perturb": "attack", "sparse_attack": "attack",
+    "AttackResult": "attack", "AttackStudy": "attack", "PAPER": "attack", "SPARSE": "attack",
+    "plot_attack": "attack", "plot_history": "attack", "attack_explorer": "attack_widgets",
     # 06: pattern
     "simulated_annealing": "pattern", "search_pattern": "pattern", "PatternSpace": "pattern", "make_decoy": "pattern",
     "get_detector": "pattern", "evaluate_worn": "pattern", "count_fitness": "pattern", "smooth_fitness": "pattern",
