@@ -674,7 +674,7 @@ def is_sample_dataset(root: str | os.PathLike, **params) -> bool:
 
 def make_sample_dataset(
     dest: str | os.PathLike,
-    n_images: int = 60,
+    n_images: int = 200,
     seed: int = 0,
     *,
     n_unannotated: int | None = None,
