@@ -599,6 +599,25 @@ def _initial_population(init, popsize, bounds, rng) -> np.ndarray:
     return lo + unit * (hi - lo)
 
 
+
+def _prepare_scoring(predict, image, label, target, class_names):
+    """Shared set-up of both attacks: the scorer, the clean image's scores, and the checked label/target."""
+    names = tuple(class_names) if class_names is not None else None
+    scorer = as_scorer(predict)
+    queries_before = scorer.images
+    prior_probs, prior_logits = scorer(image[None])
+    n_classes = prior_probs.shape[1]
+    if names is None and n_classes == 2:
+        from .annotations import CLASS_NAMES
+
+        names = CLASS_NAMES
+    label = _check_label("label", label, n_classes, names)
+    if target is not None:
+        target = _check_label("target", target, n_classes, names)
+        if target == label:
+            raise ValueError(f"target={target} is the true label itself; pick another class, or target=None for any other class.")
+    return names, scorer, queries_before, prior_probs, prior_logits, n_classes, label, target
+
 def one_pixel_attack(
     predict: Any,
     image: Any,
@@ -657,21 +676,9 @@ def one_pixel_attack(
     )
     if pixels > h * w:
         raise ValueError(f"pixels={pixels} is more than the image has ({h} x {w} = {h * w}); use at most {h * w}.")
-    names = tuple(class_names) if class_names is not None else None
-    scorer = as_scorer(predict)
-    queries_before = scorer.images
-
-    prior_probs, prior_logits = scorer(image[None])
-    n_classes = prior_probs.shape[1]
-    if names is None and n_classes == 2:
-        from .annotations import CLASS_NAMES
-
-        names = CLASS_NAMES
-    label = _check_label("label", label, n_classes, names)
-    if target is not None:
-        target = _check_label("target", target, n_classes, names)
-        if target == label:
-            raise ValueError(f"target={target} is the true label itself; pick another class, or target=None for any other class.")
+    names, scorer, queries_before, prior_probs, prior_logits, n_classes, label, target = _prepare_scoring(
+        predict, image, label, target, class_names
+    )
 
     def scores_to_fitness(probs: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if target is None:
@@ -872,20 +879,9 @@ def sparse_attack(
     check_choice("fitness", fitness, FITNESS_CHOICES)
     if seed is not None:
         seed = check_int("seed", seed, minimum=0)
-    names = tuple(class_names) if class_names is not None else None
-    scorer = as_scorer(predict)
-    q0 = scorer.images
-    prior_probs, prior_logits = scorer(image[None])
-    n = prior_probs.shape[1]
-    if names is None and n == 2:
-        from .annotations import CLASS_NAMES
-
-        names = CLASS_NAMES
-    label = _check_label("label", label, n, names)
-    if target is not None:
-        target = _check_label("target", target, n, names)
-        if target == label:
-            raise ValueError(f"target={target} is the true label itself; pick another class, or target=None.")
+    names, scorer, q0, prior_probs, prior_logits, n, label, target = _prepare_scoring(
+        predict, image, label, target, class_names
+    )
     goal = label if target is None else target
     sign = 1.0 if target is None else -1.0
 
