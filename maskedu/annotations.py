@@ -481,6 +481,14 @@ def _add_box(
     boxes.append(FaceBox(x1, y1, x2, y2, cmap.get(raw_label), raw_label))
 
 
+def _count_kept_boxes(report: LoadReport, images: list[ImageRecord], overshoot: list[float]) -> None:
+    """Fill the report's counts for an annotated layout (Kaggle, VOC) and note how much was clipped."""
+    report.images_kept = len(images)
+    report.boxes_kept = sum(len(r.boxes) for r in images)
+    report.raw_class_counts = Counter(b.raw_label for r in images for b in r.boxes)
+    _note_clipping(report, overshoot)
+
+
 def _note_clipping(report: LoadReport, overshoot: list[float]) -> None:
     if overshoot:
         report.notes.append(
@@ -816,10 +824,7 @@ def load_annotations(
         images.append(ImageRecord(path, boxes, None, width, height))
 
     # ---- the summary's notes
-    report.images_kept = len(images)
-    report.boxes_kept = sum(len(r.boxes) for r in images)
-    report.raw_class_counts = Counter(b.raw_label for r in images for b in r.boxes)
-    _note_clipping(report, overshoot)
+    _count_kept_boxes(report, images, overshoot)
     if case_fixed:
         report.notes.append(f"image names matched ignoring case: {_n(len(case_fixed), 'image')} ({_examples(case_fixed)}).")
     if layout.csv_path is None:
@@ -1167,10 +1172,7 @@ def load_voc(root: str | Path, class_map: Mapping[str, str | None] | None = None
             report.drop(path.name, "image has no usable box")
             continue
         images.append(ImageRecord(path, boxes, None, width, height))
-    report.images_kept = len(images)
-    report.boxes_kept = sum(len(r.boxes) for r in images)
-    report.raw_class_counts = Counter(b.raw_label for r in images for b in r.boxes)
-    _note_clipping(report, overshoot)
+    _count_kept_boxes(report, images, overshoot)
     if disagree:
         how = ", ".join(f"{n} by {k}" for k, n in matched_by.most_common())
         report.notes.append(
