@@ -131,7 +131,7 @@ def main(argv=None) -> int:
     print(f"{len(ds)} images from {root}")
 
     detector = FaceDetector()
-    paper_mtcnn = detector.mtcnn  # the same MTCNN weights; only the way it is used differs
+    paper_mtcnn = FaceDetector.paper().mtcnn  # mtcnn as installed (eager); the same weights, used as the paper did
     from skimage import data as skdata
 
     warm = skdata.astronaut()

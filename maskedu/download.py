@@ -847,7 +847,7 @@ def install_archive(
     nothing half-done ever looks finished. An installed dataset is left alone unless ``force=True``.
 
     >>> root = install_archive("~/Downloads/archive.zip")  # doctest: +SKIP
-    >>> root.name
+    >>> root.name  # doctest: +SKIP
     'face-mask-detection-dataset'
     """
     archive = Path(archive).expanduser()
@@ -1002,7 +1002,7 @@ def get_dataset(prefer: str | None = None, verbose: bool = True):
     The returned :class:`~maskedu.annotations.Dataset` has ``source`` set to ``"kaggle"`` or ``"sample"``.
 
     >>> ds = get_dataset(prefer="sample", verbose=False)  # doctest: +SKIP
-    >>> ds.source
+    >>> ds.source  # doctest: +SKIP
     'sample'
     """
     common.check_choice("prefer", prefer, (None, "kaggle", "sample"))

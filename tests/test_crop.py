@@ -92,9 +92,9 @@ def test_detector_finds_the_astronaut_with_five_keypoints(detector, astronaut):
     assert max(kp["left_eye"][1], kp["right_eye"][1]) < kp["nose"][1] < min(kp["mouth_left"][1], kp["mouth_right"][1])
 
 
-def test_no_face_in_coffee_even_with_the_second_look(detector):
+def test_no_face_in_coffee_even_with_the_second_and_close_up_looks(detector):
     result = detector.detect_full(skdata.coffee())
-    assert result.detections == [] and result.attempts == 2
+    assert result.detections == [] and result.attempts == 3
 
 
 def test_large_photo_is_shrunk_and_boxes_scaled_back(detector, astronaut):
@@ -132,10 +132,10 @@ def test_batched_detection_matches_one_by_one(detector, astronaut, hopper):
         alone = detector.detect(image)
         # a grey canvas shifts MTCNN's pyramid by a rounding: the same face, a pixel or two apart
         assert iou(alone[0].box, r.best.box) > 0.85 and abs(alone[0].score - r.best.score) < 0.02
-    assert together[3].attempts == 2 and all(r.seconds > 0 for r in together)
+    assert together[3].attempts == 3 and all(r.seconds > 0 for r in together)
     assert detector.detect_many([]) == []
     tiny = detector.detect_full(np.zeros((2, 3, 3), np.uint8))  # too small for MTCNN's 12-pixel window
-    assert tiny.detections == [] and tiny.attempts == 2
+    assert tiny.detections == [] and tiny.attempts == 3
 
 
 def test_negative_and_outside_boxes_are_clipped_or_reported(detector):
@@ -454,3 +454,107 @@ def test_get_crops_uses_get_dataset_and_the_cache(tmp_path, photos, detector, mo
     assert "Cropped 1 faces" in capsys.readouterr().out
     again = get_crops(ds, detector=detector, progress=False, verbose=False)
     assert again.report.from_cache and np.array_equal(again.images, first.images)
+
+
+# --------------------------------------------------------------------------- compiled MTCNN, close-up look
+
+
+def test_compiled_mtcnn_finds_the_same_boxes_as_mtcnn_as_installed(detector, astronaut, hopper):
+    eager = FaceDetector(compiled=False, close_up=False)
+    assert eager.mtcnn is not detector.mtcnn  # the two share weights files, not instances
+    for image in (astronaut, hopper, np.ascontiguousarray(astronaut[::2, ::2])):
+        a, b = detector.detect_full(image), eager.detect_full(image)
+        assert len(a.detections) == len(b.detections) >= 1
+        for x, y in zip(a.detections, b.detections):
+            assert np.allclose(x.raw_box, y.raw_box, atol=0.05) and abs(x.score - y.score) < 1e-4
+
+
+def _masked_close_up(image, face, style, top, sides):
+    """A tight close-up of a face wearing a drawn mask (the RMFD kind of photo MTCNN misses)."""
+    from maskedu.crop import close_up_of
+    from maskedu.sample import draw_mask
+
+    return close_up_of(draw_mask(image, face.keypoints, style=style), face, above=top, beside=sides)
+
+
+@pytest.mark.parametrize("which, style, top, sides", [
+    ("astronaut", "cloth", 0.8, 0.6),
+    ("hopper", "cloth", 0.5, 0.6),
+    ("hopper", "n95", 0.5, 0.9),
+])
+def test_close_up_look_finds_masked_close_ups_the_first_two_looks_miss(detector, astronaut, hopper, which, style, top, sides):
+    image = {"astronaut": astronaut, "hopper": hopper}[which]
+    close_up = _masked_close_up(image, detector.detect(image)[0], style, top, sides)
+    without = FaceDetector(close_up=False).detect_full(close_up)
+    assert not without.found and without.attempts == 2
+    result = detector.detect_full(close_up)
+    assert result.found and result.attempts == 3
+    face = result.best
+    assert face.attempt == 3 and detector.close_up_min_agreement <= face.score <= 1
+    h, w = close_up.shape[:2]
+    # a close-up's face: large, and the eyes (visible above the mask) in the upper half of the box
+    assert max(face.width, face.height) >= detector.close_up_min_size * min(h, w)
+    x1, y1, x2, y2 = face.box
+    for eye in ("left_eye", "right_eye"):
+        ex, ey = face.keypoints[eye]
+        assert x1 <= ex <= x2 and y1 <= ey <= (y1 + y2) / 2
+    assert face.keypoints["left_eye"][0] < face.keypoints["right_eye"][0]
+
+
+def test_close_up_look_adds_no_face_to_face_free_pictures(detector):
+    from maskedu.crop import background_images
+
+    pictures = background_images(crops_per_image=2, seed=3)
+    results = detector.detect_many([img for _, img in pictures])
+    assert all(r.attempts == 3 for r in results)  # every picture went through all three looks
+    assert [name for (name, _), r in zip(pictures, results) if r.found] == []
+
+
+def test_close_up_settings_are_validated_and_part_of_the_cache_key():
+    from maskedu.crop import CLOSE_UP_VIEWS, View
+
+    with pytest.raises(TypeError, match="close_up_views"):
+        FaceDetector(close_up_views=[(0.3, 0.3, 0.3)])
+    with pytest.raises(ValueError, match="close_up_min_agreement"):
+        FaceDetector(close_up_min_agreement=1.5)
+    with pytest.raises(TypeError, match="compiled"):
+        FaceDetector(compiled="yes")
+    with pytest.raises(ValueError, match="View.side"):
+        View(side=10)
+    assert FaceDetector().config() != FaceDetector(close_up_views=CLOSE_UP_VIEWS[:3]).config()
+    assert FaceDetector().config() != FaceDetector(close_up=False).config()
+    assert FaceDetector().config() == FaceDetector(compiled=False).config()  # same boxes: same cache
+    assert "<7 views>" in repr(FaceDetector())
+
+
+def test_close_up_look_shows_its_views_and_agrees_with_detect(detector, hopper):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from maskedu.crop import plot_close_up_look
+
+    close_up = _masked_close_up(hopper, detector.detect(hopper)[0], "cloth", 0.5, 0.6)
+    look = detector.close_up_look(close_up)
+    assert look.found and look.detection == detector.detect(close_up)[0]
+    assert len(look.pictures) == len(look.view_boxes) == len(detector.close_up_views)
+    assert len(look.boxes) == len(look.scores) == len(look.view_of) == len(look.agreement) == sum(map(len, look.view_scores))
+    assert look.detection.score == pytest.approx(look.agreement.max())
+    fig = plot_close_up_look(look, image=close_up)
+    assert len(fig.axes) == len(detector.close_up_views) + 1 and "agreement" in fig.axes[-1].get_title()
+    # nothing accepted on a face-free picture, and the figure says why
+    empty = detector.close_up_look(skdata.coffee())
+    assert not empty.found
+    assert "nothing accepted" in plot_close_up_look(empty, image=skdata.coffee()).axes[-1].get_title()
+
+
+def test_close_up_of_validates_its_input(detector, astronaut):
+    from maskedu.crop import close_up_of
+
+    face = detector.detect(astronaut)[0]
+    assert close_up_of(astronaut, face, width=64).shape[1] == 64
+    with pytest.raises(ValueError, match="above"):
+        close_up_of(astronaut, face, above=-1)
+    flipped = Detection(box=face.box, score=face.score, raw_box=face.raw_box,
+                        keypoints={**face.keypoints, "left_eye": face.keypoints["right_eye"], "right_eye": face.keypoints["left_eye"]})
+    with pytest.raises(ValueError, match="eyes"):
+        close_up_of(astronaut, flipped)
