@@ -196,3 +196,32 @@ def test_train_accepts_crops_and_rejects_mismatches(real_faces):
         train(build_resnet(input_shape=(32, 32, 3)), (images, labels), epochs=1, verbose=False)
     with pytest.raises(ValueError, match="pair up"):
         train(build_resnet(), (images, labels[:-1]), epochs=1, verbose=False)
+
+
+def test_train_options_old_recipe_and_bad_values():
+    # synthetic two-class faces: no realfaces needed; one epoch each, tiny network
+    from maskedu.model import make_augmenter
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (40, 50, 50, 3), dtype=np.uint8)
+    labels = np.array([0, 1] * 20)
+    images[labels == 1, 30:, :, :] //= 4  # a dark lower half: "a mask"
+    tiny = lambda: build_resnet(widths=(8,), blocks=(1,), stem_filters=8)  # noqa: E731
+    # the new defaults (label smoothing, AdamW, cosine) and the first version's recipe both train
+    r = train(tiny(), (images, labels), epochs=2, verbose=False, live_plot=False)
+    assert r.epochs_run == 2 and set(r.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    old = train(tiny(), (images, labels), epochs=2, label_smoothing=0.0, weight_decay=0.0, schedule="plateau",
+                augment={"shift": 0.08, "zoom": 0.08, "rotation": 0.0, "brightness": 0.2, "contrast": 0.15},
+                verbose=False, live_plot=False)
+    assert old.epochs_run == 2 and "learning_rate" in old.history  # ReduceLROnPlateau logs the rate
+    none = train(tiny(), (images, labels), epochs=1, augment=False, verbose=False, live_plot=False)
+    assert none.epochs_run == 1
+    # the augmenter keeps shapes and the 0..255 range
+    out = np.asarray(make_augmenter(seed=0)(images[:4].astype(np.float32), training=True))
+    assert out.shape == (4, 50, 50, 3) and out.min() >= 0 and out.max() <= 255
+    with pytest.raises(ValueError, match="schedule"):
+        train(tiny(), (images, labels), epochs=1, schedule="step", verbose=False)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        train(tiny(), (images, labels), epochs=1, label_smoothing=0.9, verbose=False)
+    with pytest.raises(TypeError, match="augment"):
+        train(tiny(), (images, labels), epochs=1, augment="strong", verbose=False)
