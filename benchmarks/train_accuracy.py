@@ -7,6 +7,16 @@ Runs the crop stage first (MTCNN; photos where it finds no face get a fallback c
 trains ``build_resnet()`` with ``train()`` (its own validation split from the training photos only), then
 classifies every test photo once: a test photo with no crop at all counts as wrong, so none is dropped.
 Accuracy is also given separately for detector crops and fallback crops. The last line is one JSON object.
+
+``--synthetic-masks`` (the default; ``--no-synthetic-masks`` turns it off) adds, for every unmasked
+TRAINING photo, a copy of its face with a mask painted on (:func:`maskedu.synthetic.add_synthetic_masks`,
+the MaskTheFace technique) as an extra ``with_mask`` crop; test photos are never used. Measured on 5 seeds
+(each a different 480/120 split of ../shared/realfaces), held-out errors went from 5/7/4/8/2 (26 of 600)
+without it to 3/6/5/3/5 (22 of 600) with it as implemented here; a prototype that differed only in which
+random style and colour each face got gave 5/1/1/5/5 (17), so the random draw matters about as much as
+the gain. Training takes longer (720 instead of 480 crops: 1.5 to 2 min on 2 CPU cores) and painting the
+masks about 10 s. A moving average of the weights (EMA, momentum 0.99) was tried too: 7/6/1/8/4 (26), no
+gain, not used.
 """
 
 from __future__ import annotations
@@ -36,6 +46,8 @@ def main(argv=None) -> int:
     p.add_argument("--save", default=None, help="where to save the trained model (.keras)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fallback", default="whole", choices=["whole", "center"])
+    p.add_argument("--synthetic-masks", default=True, action=argparse.BooleanOptionalAction,
+                   help="add a synthetic masked copy of every unmasked training face (default: on)")
     args = p.parse_args(argv)
 
     common.setup(seed=args.seed, verbose=False)
@@ -68,6 +80,16 @@ def main(argv=None) -> int:
         test_ds = None
     crop_s = time.perf_counter() - t0
     print(f"crops: train {train_crops!r}\n       test  {test_crops!r}  ({crop_s:.0f} s)", flush=True)
+    n_synthetic, synthetic_s = 0, 0.0
+    if args.synthetic_masks:  # training crops only: the test photos are never looked at here
+        from maskedu.synthetic import add_synthetic_masks
+
+        t1 = time.perf_counter()
+        n_before = len(train_crops)
+        train_crops = add_synthetic_masks(train_crops, seed=args.seed)
+        n_synthetic, synthetic_s = len(train_crops) - n_before, time.perf_counter() - t1
+        print(f"synthetic masks: {n_synthetic} masked copies of unmasked training faces added ({synthetic_s:.0f} s)",
+              flush=True)
 
     model = build_resnet()
     result = train(model, train_crops, test=0.0, validation=0.1, seed=args.seed, live_plot=False, verbose=True)
@@ -112,6 +134,8 @@ def main(argv=None) -> int:
         "test_accuracy_detected": acc(kinds == "detector"),
         "test_accuracy_fallback": acc(kinds == "fallback"),
         "test_fallback_images": int((kinds == "fallback").sum()),
+        "synthetic_train_crops": n_synthetic,
+        "synthetic_s": round(synthetic_s, 1),
     }
     if (kinds == "none").any():
         print(f"{int((kinds == 'none').sum())} test photos had no crop at all; they count as wrong")

@@ -54,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "Evaluation": "model", "TrainResult": "model", "PredictFn": "model", "LiveTrainingPlot": "model",
     "residual_block": "model", "show_model": "model", "PAPER_ACCURACY": "model",
     "FaceResult": "detect", "ImageResult": "detect",
+    "add_synthetic_masks": "synthetic", "masked_face_crop": "synthetic",
     # 04-05: attack
     "one_pixel_attack": "attack", "attack_many": "attack", "perturb": "attack", "sparse_attack": "attack",
     "AttackResult": "attack", "AttackStudy": "attack", "PAPER": "attack", "SPARSE": "attack",
