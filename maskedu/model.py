@@ -877,10 +877,26 @@ def make_predict_fn(model) -> PredictFn:
     >>> predict = make_predict_fn(build_resnet())
     >>> predict(np.zeros((3, 50, 50, 3), np.uint8)).shape
     (3, 2)
+
+    The compiled function is kept for the last few models (a small cache keyed by the model object), so
+    calling ``make_predict_fn`` or :func:`maskedu.detect.detect_masks` again with the same model costs no
+    new tracing. It reads the model's variables when called: later training is seen, nothing goes stale.
     """
     if isinstance(model, PredictFn):
         return model
-    return PredictFn(model)
+    key = id(model)
+    cached = _PREDICT_FNS.pop(key, None)
+    if cached is None:  # (a cached function holds its model, so its id cannot be reused meanwhile)
+        cached = PredictFn(model)
+    _PREDICT_FNS[key] = cached  # most recently used last
+    while len(_PREDICT_FNS) > _PREDICT_CACHE_SIZE:
+        _PREDICT_FNS.pop(next(iter(_PREDICT_FNS)))
+    return cached
+
+
+# the compiled forward passes of the last few models make_predict_fn saw (each holds its model)
+_PREDICT_CACHE_SIZE = 4
+_PREDICT_FNS: dict[int, PredictFn] = {}
 
 
 # =========================================================================== the model later notebooks use

@@ -182,6 +182,19 @@ def test_predict_fn_equals_model_predict_for_any_batch_size(trained):
         predict(np.zeros((2, 32, 32, 3), np.uint8))
 
 
+def test_predict_fn_is_compiled_once_per_model_and_sees_new_weights():
+    model = build_resnet(widths=(8,), blocks=(1,), stem_filters=8)
+    predict = make_predict_fn(model)
+    assert make_predict_fn(model) is predict  # detect_masks called again: no new tracing
+    assert make_predict_fn(build_resnet(widths=(8,), blocks=(1,), stem_filters=8)) is not predict
+    x = np.random.default_rng(0).integers(0, 256, (3, 50, 50, 3), dtype=np.uint8)
+    before = predict.logits(x)
+    model.set_weights([w * 0.5 for w in model.get_weights()])  # as training would change them
+    probs, after = make_predict_fn(model).both(x)
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(probs, model(x.astype(np.float32), training=False).numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_train_accepts_crops_and_rejects_mismatches(real_faces):
     images, labels, paths = real_faces
     from maskedu.crop import Crops
