@@ -24,6 +24,7 @@ from maskedu.crop import (
     KEYPOINT_NAMES,
     crop_faces,
     fallback_box,
+    largest_face,
     match_detections,
 )
 from maskedu.imaging import iou, load_image
@@ -209,6 +210,34 @@ def test_class_folders_origins_no_face_and_unreadable(tmp_path, photos, detector
         assert tuple(fb.boxes[2]) == fallback_box(w, h, kind)
         assert fb.report.found_rate()["with_mask"] == 0.0  # the fallback is never counted as found
     assert fallback_box(200, 100, "center") == (50, 0, 150, 100)
+
+
+def test_class_folders_keep_the_photos_subject_not_a_small_more_confident_face(tmp_path, detector, astronaut, hopper):
+    """Grace Hopper with a small astronaut in the corner: MTCNN scores the small face higher (as it does for
+    passers-by behind masked subjects in real photos), but the photo's label is about its subject."""
+    import cv2
+
+    (x1, y1, x2, y2) = detector.detect(astronaut)[0].box
+    small = cv2.resize(astronaut[max(0, y1 - 30):y2 + 30, max(0, x1 - 30):x2 + 30], (50, 60))
+    photo = hopper.copy()
+    photo[10:70, 10:60] = small
+    path = tmp_path / "two.png"
+    Image.fromarray(photo).save(path)
+    found = detector.detect(photo)
+    assert len(found) == 2
+    subject = max(found, key=lambda d: d.box[2] - d.box[0])
+    passer_by = min(found, key=lambda d: d.box[2] - d.box[0])
+    assert passer_by.score > subject.score  # the premise: the small face is the most confident one
+    assert largest_face(found) is subject and largest_face([]) is None
+
+    ds = folders_dataset(tmp_path, [(path, "without_mask")])
+    kept = crop_faces(ds, detector=detector, cache=False, progress=False)  # keep="largest"
+    assert len(kept) == 1 and tuple(kept.boxes[0]) == tuple(subject.box)
+    confident = crop_faces(ds, detector=detector, cache=False, progress=False, keep="confident")
+    assert len(confident) == 1 and tuple(confident.boxes[0]) == tuple(passer_by.box)
+    assert not np.array_equal(kept.images, confident.images)
+    with pytest.raises(ValueError, match="keep"):
+        crop_faces(ds, detector=detector, cache=False, progress=False, keep="biggest")
 
 
 def test_crops_come_from_full_resolution_with_margin(tmp_path, photos, detector):
