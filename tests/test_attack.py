@@ -435,6 +435,10 @@ def test_a_keras_model_without_a_logits_layer_works():
     inp = keras.Input((H, W, 3), dtype="uint8")
     x = layers.Flatten()(layers.Rescaling(1 / 255.0)(inp))
     model = keras.Model(inp, layers.Dense(2, activation="softmax", name="head")(x))
+    # fixed weights, not a random draw: a confident model, so one pixel cannot flip it in the first population
+    # (a random head sits near 0.5/0.5, where the initial population alone may already succeed)
+    kernel = np.random.default_rng(0).normal(0.0, 1e-3, (H * W * 3, 2)).astype(np.float32)
+    model.get_layer("head").set_weights([kernel, np.array([4.0, -4.0], np.float32)])
     scorer = Scorer(model)
     probs, logits = scorer(np.stack([grey(), grey(value=3)]))
     assert probs.shape == (2, 2) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
