@@ -1236,7 +1236,7 @@ def largest_face(detections: Sequence[Detection]) -> Detection | None:
     """
     if not detections:
         return None
-    return max(detections, key=lambda d: (max(d.box[2] - d.box[0], d.box[3] - d.box[1]), d.score))
+    return max(detections, key=lambda d: (max(d.width, d.height), d.score))
 
 
 # =========================================================================== face-free pictures

@@ -19,6 +19,7 @@ The network takes raw 0..255 pixels (a ``Rescaling`` layer inside divides by 255
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import os
@@ -884,19 +885,12 @@ def make_predict_fn(model) -> PredictFn:
     """
     if isinstance(model, PredictFn):
         return model
-    key = id(model)
-    cached = _PREDICT_FNS.pop(key, None)
-    if cached is None:  # (a cached function holds its model, so its id cannot be reused meanwhile)
-        cached = PredictFn(model)
-    _PREDICT_FNS[key] = cached  # most recently used last
-    while len(_PREDICT_FNS) > _PREDICT_CACHE_SIZE:
-        _PREDICT_FNS.pop(next(iter(_PREDICT_FNS)))
-    return cached
+    return _predict_fn_for(model)
 
 
-# the compiled forward passes of the last few models make_predict_fn saw (each holds its model)
-_PREDICT_CACHE_SIZE = 4
-_PREDICT_FNS: dict[int, PredictFn] = {}
+@functools.lru_cache(maxsize=4)  # Keras models hash by identity; each cached PredictFn holds its model
+def _predict_fn_for(model) -> PredictFn:
+    return PredictFn(model)
 
 
 # =========================================================================== the model later notebooks use
