@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import warnings
 
 import numpy as np
@@ -137,6 +138,30 @@ def test_batched_detection_matches_one_by_one(detector, astronaut, hopper):
     assert detector.detect_many([]) == []
     tiny = detector.detect_full(np.zeros((2, 3, 3), np.uint8))  # too small for MTCNN's 12-pixel window
     assert tiny.detections == [] and tiny.attempts == 3
+
+
+def test_batches_in_parallel_threads_find_exactly_what_one_thread_finds(detector, astronaut, hopper):
+    # small batches so that several run at once; every look (first, second, close-up) is exercised
+    images = [astronaut, hopper, np.ascontiguousarray(astronaut[::2, ::2]), np.ascontiguousarray(hopper[::3, ::3]),
+              skdata.coffee(), np.ascontiguousarray(astronaut[100:200, 150:300])]
+    one = FaceDetector(batch_size=1, threads=1)
+    four = FaceDetector(batch_size=1, threads=4)
+    assert one.mtcnn is four.mtcnn  # one shared MTCNN, called from several threads at once
+    t0 = time.perf_counter()
+    parallel = four.detect_many(images)
+    wall = time.perf_counter() - t0
+    serial = one.detect_many(images)
+    assert [len(r.detections) for r in parallel] == [len(r.detections) for r in serial]
+    assert sum(len(r.detections) for r in serial) >= 4
+    for a, b in zip(parallel, serial):
+        assert a.attempts == b.attempts
+        for x, y in zip(a.detections, b.detections):
+            assert x.box == y.box and x.score == y.score and x.attempt == y.attempt
+    # the seconds given to each photo share the wall time out; they do not count overlapping work twice
+    assert 0 < sum(r.seconds for r in parallel) <= wall * 1.05
+    with pytest.raises(ValueError, match="threads"):
+        FaceDetector(threads=0)
+    assert FaceDetector.paper().threads == 1
 
 
 def test_negative_and_outside_boxes_are_clipped_or_reported(detector):
