@@ -26,16 +26,6 @@ Names are imported lazily, so ``import maskedu`` does not start TensorFlow.
 from __future__ import annotations
 
 import importlib
-import os
-
-#: TensorFlow's switch for its oneDNN kernels, which maskedu turns on (unless you set it yourself) before
-#: TensorFlow is imported. TensorFlow enables them by itself only on some Intel processors; elsewhere (AMD,
-#: older Intel) its plain kernels are much slower for the small convolutions of MTCNN and of our ResNet:
-#: on a 2-core AMD EPYC, MTCNN's first network ran 1.45x faster with them, its first convolution 3.7x, and
-#: the classifier's batched forward pass 1.5x. They sum floating-point numbers in another order, so results
-#: can differ in the last digits. Set ``TF_ENABLE_ONEDNN_OPTS=0`` before ``import maskedu`` to keep them off.
-ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
-os.environ.setdefault(ONEDNN_ENV, "1")
 
 __version__ = "0.1.0"
 

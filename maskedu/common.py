@@ -146,9 +146,6 @@ def setup(seed: int = 0, *, fast: bool | None = None, quiet: bool = True, verbos
     Seeds every random generator, quiets TensorFlow's start-up chatter, reads the fast-mode flag
     (``MASKEDU_FAST``; pass ``fast=True`` to force it) and makes sure the data folder exists.
 
-    (``import maskedu`` itself turns on TensorFlow's oneDNN kernels, before TensorFlow is imported: see
-    :data:`maskedu.ONEDNN_ENV`.)
-
     >>> cfg = setup(seed=0, verbose=False)
     >>> cfg.seed
     0
@@ -157,6 +154,7 @@ def setup(seed: int = 0, *, fast: bool | None = None, quiet: bool = True, verbos
         os.environ[FAST_ENV] = "1" if fast else "0"
     if quiet:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
         import logging
 
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
