@@ -83,7 +83,7 @@ __all__ = [
 KEYPOINT_NAMES: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
 #: Bumped whenever the cropping code changes what it produces, so old cache files are not reused.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 _ORIGINS = ("detector", "annotation", "fallback")
 
@@ -235,6 +235,36 @@ def compile_mtcnn(mtcnn) -> None:
                                    reduce_retracing=True)
 
 
+def run_pnet(stage, images, *, min_face_size: int = 20, scale_factor: float = 0.709, threshold_pnet: float = 0.6,
+             nms_pnet1: float = 0.5, nms_pnet2: float = 0.7, skip_levels: int = 0, **_: Any) -> np.ndarray:
+    """MTCNN's first stage, its proposal network (PNet) over the image pyramid, as ``mtcnn`` 1.0's PNet stage
+    runs it, but able to leave out the pyramid's first ``skip_levels`` levels.
+
+    ``stage`` is the ``mtcnn`` PNet stage (``MTCNN().stages[0]``), whose network and box utilities are used
+    as they are; ``images`` an ``(N, H, W, 3)`` float32 batch normalised as MTCNN does it
+    (``(pixel - 127.5) / 128``). The pyramid is MTCNN's own: level ``j`` shrinks the image by
+    ``12 / min_face_size * scale_factor ** j`` and finds faces of about ``min_face_size / scale_factor ** j``
+    pixels. The first levels are the largest images, so they cost most (the first alone about half of
+    the stage), and they find only the smallest faces: :meth:`FaceDetector.levels_to_skip` says how many
+    may go where small faces cannot matter. The levels kept are exactly the levels MTCNN would use. Returns
+    the stage's rows (image id, x1, y1, x2, y2, score), squared, for RNet.
+    """
+    from mtcnn.utils.bboxes import generate_bounding_box, resize_to_square, smart_nms_from_bboxes, upscale_bboxes
+    from mtcnn.utils.images import build_scale_pyramid, scale_images
+
+    n, h, w = (int(v) for v in images.shape[:3])
+    scales = list(build_scale_pyramid(w, h, min_face_size=min_face_size, scale_factor=scale_factor))
+    scales = scales[min(skip_levels, max(len(scales) - 1, 0)):]  # at least the last level
+    found = []
+    for scale in scales:
+        reg, cls = stage._model(scale_images(images, scale))
+        boxes = upscale_bboxes(generate_bounding_box(reg, cls, threshold_pnet), np.full(n, scale))
+        found.append(smart_nms_from_bboxes(boxes, threshold=nms_pnet1, method="union", initial_sort=False))
+    boxes = np.concatenate(found, axis=0) if found else np.empty((0, 6))
+    boxes = smart_nms_from_bboxes(boxes, threshold=nms_pnet2, method="union", initial_sort=True)
+    return resize_to_square(boxes)
+
+
 def _check_thresholds(name: str, value: Sequence[float]) -> tuple[float, float, float]:
     try:
         values = tuple(float(v) for v in value)
@@ -256,7 +286,11 @@ class FaceDetector:
         Confidence thresholds of MTCNN's three networks (PNet, RNet, ONet). MTCNN's defaults are
         ``(0.6, 0.7, 0.8)``.
     min_face_size:
-        Smallest face looked for, in pixels of the image *as MTCNN sees it* (after resizing).
+        Smallest face looked for, in pixels of the image *as MTCNN sees it* after shrinking. A photo
+        that was enlarged (``min_side``) is searched for faces of at least ``min_face_size`` pixels *of
+        the photo itself*: enlarging is for the big face of a small close-up, and the first levels of
+        MTCNN's image pyramid, which only find smaller faces, are left out (:meth:`levels_to_skip`).
+        They are its largest levels, so the costliest.
     scale_factor:
         Step of MTCNN's image pyramid (0.709 in the paper that introduced MTCNN).
     max_side:
@@ -470,27 +504,57 @@ class FaceDetector:
             return 0.0
         return self.pad
 
-    def _run(self, prepared: list[np.ndarray], thresholds: tuple[float, float, float]) -> list[np.ndarray]:
-        """Run MTCNN on a list of prepared images of the same shape; one array of raw rows per image
+    def smallest_face(self, scale: float) -> float:
+        """The smallest face worth finding, in pixels of a photo resized by ``scale`` for MTCNN: where it
+        was enlarged, ``min_face_size`` pixels *of the photo itself* (see ``min_face_size``), else 0 (MTCNN's
+        own limit, ``min_face_size`` pixels of the resized image, applies)."""
+        return self.min_face_size * scale if scale > 1 else 0.0
+
+    def close_up_smallest_face(self, image_shape: Sequence[int], scale: float) -> float:
+        """The smallest face worth finding in a close-up view that shows a photo of ``image_shape`` at
+        ``scale``: the look accepts only boxes of at least ``close_up_min_size`` times the photo's shorter
+        side, and a box that is ``sqrt(close_up_iou)`` times smaller than that cannot overlap one with an
+        IoU of ``close_up_iou`` (the IoU of two nested squares is the ratio of their areas), so it can neither
+        be accepted nor add to an accepted box's agreement. Levels of the view's pyramid that find only
+        such boxes are left out."""
+        limit = np.sqrt(self.close_up_iou) * self.close_up_min_size * min(image_shape[:2]) * scale
+        return max(self.smallest_face(scale), float(limit))
+
+    def levels_to_skip(self, smallest_face: float) -> int:
+        """How many of the image pyramid's first levels find only faces smaller than ``smallest_face``
+        pixels (of the image MTCNN is given), and so can be left out (see :func:`run_pnet`). Level ``j``
+        finds faces from about ``min_face_size / scale_factor ** j`` to ``/ scale_factor ** (j + 1)`` pixels."""
+        if not np.isfinite(smallest_face) or smallest_face <= self.min_face_size:
+            return 0
+        # level j is left out when its largest face, min_face_size / scale_factor ** (j + 1), is below smallest_face
+        steps = np.log(smallest_face / self.min_face_size) / np.log(1 / self.scale_factor)
+        return max(0, int(np.ceil(steps - 1e-9)) - 1)
+
+    def _run(self, prepared: list[np.ndarray], thresholds: tuple[float, float, float], skip_levels: int = 0) -> list[np.ndarray]:
+        """Run MTCNN on a list of prepared images of the same shape, leaving out the pyramid's first
+        ``skip_levels`` levels (:func:`run_pnet`); one array of raw rows per image
         (columns: image id, x1, y1, x2, y2, score, 5 keypoint x, 5 keypoint y).
 
         With ``compiled=True`` the batch goes straight to MTCNN's stages (its public ``stages``) as one
         float32 tensor: ``MTCNN.detect_faces`` normalises it to float64 numpy, which TensorFlow then copies
         again for every level of the image pyramid; that conversion alone took about as long as the networks.
-        Same stages, same settings, same boxes (to float rounding). ``compiled=False`` calls ``detect_faces``.
+        Same stages, same settings, same boxes (to float rounding). ``compiled=False`` calls ``detect_faces``
+        (the networks called eagerly, layer by layer), or, where pyramid levels are left out, which
+        ``detect_faces`` cannot do, the same stages with those eager networks.
         """
         settings = dict(threshold_pnet=thresholds[0], threshold_rnet=thresholds[1], threshold_onet=thresholds[2],
                         min_face_size=self.min_face_size, scale_factor=self.scale_factor)
-        if self.compiled:
+        if self.compiled or skip_levels:
             import tensorflow as tf
 
             batch = np.stack(prepared).astype(np.float32)
             with tf.device(self.device):
                 normalized = tf.constant((batch - 127.5) / 128.0)  # MTCNN's own normalisation, in float32
                 shapes = np.stack([p.shape for p in prepared])
-                rows = None
                 try:
-                    for stage in self.mtcnn.stages:
+                    pnet, *later = self.mtcnn.stages
+                    rows = run_pnet(pnet, normalized, skip_levels=skip_levels, **settings)
+                    for stage in later:
                         rows = stage(bboxes_batch=rows, images_normalized=normalized, images_oshapes=shapes, **settings)
                 except tf.errors.InvalidArgumentError:  # what MTCNN itself does when no face survives a stage
                     rows = np.empty((0, 16))
@@ -508,12 +572,15 @@ class FaceDetector:
         ids = rows[:, 0].astype(int)
         return [rows[ids == i] for i in range(len(prepared))]
 
-    def _run_batched(self, prepared: list[np.ndarray], thresholds) -> tuple[list[np.ndarray], list[float]]:
+    def _run_batched(self, prepared: list[np.ndarray], thresholds,
+                     min_faces: Sequence[float] | None = None) -> tuple[list[np.ndarray], list[float]]:
         """Run MTCNN on many prepared images, batching those of similar size.
 
         MTCNN 1.0 accepts a batch, but it must be one array: images of one batch are placed top-left on
         a grey canvas of the batch's largest size (so no coordinate shifts). Images are grouped by size
-        so the canvas adds little. Up to ``threads`` batches run at once. Returns the rows per image and the
+        so the canvas adds little. ``min_faces`` gives, per image, the smallest face worth finding in it
+        (in its pixels): a batch holds images that skip the same pyramid levels (:meth:`levels_to_skip`).
+        Up to ``threads`` batches run at once. Returns the rows per image and the
         seconds attributed to each (the wall time of each batch, shared by its images; with several threads,
         scaled so that they add up to the wall time of the whole call).
         """
@@ -522,7 +589,8 @@ class FaceDetector:
         seconds = [0.0] * n
         # MTCNN's smallest window is 12 pixels: a smaller image cannot hold a face (and breaks its pyramid)
         usable = [i for i in range(n) if min(prepared[i].shape[:2]) >= 12]
-        order = sorted(usable, key=lambda i: (prepared[i].shape[0] * prepared[i].shape[1], i))
+        skip = [0 if min_faces is None else self.levels_to_skip(min_faces[i]) for i in range(n)]
+        order = sorted(usable, key=lambda i: (skip[i], prepared[i].shape[0] * prepared[i].shape[1], i))
         batches: list[list[int]] = []
         for i in order:
             if batches and len(batches[-1]) < self.batch_size:
@@ -531,7 +599,7 @@ class FaceDetector:
                 ww = max(prepared[j].shape[1] for j in group)
                 smallest = prepared[group[0]].shape[0] * prepared[group[0]].shape[1]
                 # similar sizes only (little canvas wasted), and no huge batches (large images gain nothing)
-                if hh * ww <= _BATCH_SPREAD * smallest and len(group) * hh * ww <= _MAX_BATCH_PIXELS:
+                if skip[i] == skip[group[0]] and hh * ww <= _BATCH_SPREAD * smallest and len(group) * hh * ww <= _MAX_BATCH_PIXELS:
                     batches[-1].append(i)
                     continue
             batches.append([i])
@@ -548,7 +616,7 @@ class FaceDetector:
                     canvas[: img.shape[0], : img.shape[1]] = img
                     img = canvas
                 canvases.append(img)
-            for j, rows in zip(group, self._run(canvases, thresholds)):
+            for j, rows in zip(group, self._run(canvases, thresholds, skip[group[0]])):
                 out[j] = rows
             return time.perf_counter() - t0
 
@@ -605,7 +673,7 @@ class FaceDetector:
             arrays.append(arr)
             prepared.append(self.prepare(arr, pad=self._first_pass_pad(arr)))
             seconds[i] += time.perf_counter() - t0
-        rows, took = self._run_batched([p[0] for p in prepared], self.thresholds)
+        rows, took = self._run_batched([p[0] for p in prepared], self.thresholds, [self.smallest_face(p[1]) for p in prepared])
         results = []
         for i, arr in enumerate(arrays):
             h, w = arr.shape[:2]
@@ -618,7 +686,8 @@ class FaceDetector:
             t0 = time.perf_counter()
             second = [self.prepare(arrays[i], pad=self.retry_pad, fit_frame=True) for i in again]
             prep_share = (time.perf_counter() - t0) / len(again)
-            rows, took = self._run_batched([p[0] for p in second], self.retry_thresholds)
+            rows, took = self._run_batched([p[0] for p in second], self.retry_thresholds,
+                                           [self.smallest_face(p[1]) for p in second])
             for k, i in enumerate(again):
                 h, w = arrays[i].shape[:2]
                 _, scale, border = second[k]
@@ -668,14 +737,15 @@ class FaceDetector:
         """The close-up look (see the class docstring) on several photos, all their views batched together."""
         t0 = time.perf_counter()
         views = self.close_up_views
-        prepared, geometry = [], []
+        prepared, geometry, min_faces = [], [], []
         for image in images:
             for view in views:
                 picture, scale, top, left = self.view(image, view)
                 prepared.append(picture)
                 geometry.append((scale, top, left, view.mirror))
+                min_faces.append(self.close_up_smallest_face(image.shape, scale))
         prep_share = (time.perf_counter() - t0) / len(images)
-        rows, took = self._run_batched(prepared, self.close_up_thresholds)
+        rows, took = self._run_batched(prepared, self.close_up_thresholds, min_faces)
         looks = []
         for k, image in enumerate(images):
             at = slice(k * len(views), (k + 1) * len(views))
@@ -1356,7 +1426,8 @@ def _second_look_scores(detector: FaceDetector, images: list[np.ndarray], floor:
     """For each image: whether the first pass found a face, its detections as ``(box, score)``, and the
     second look's detections with its ONet threshold lowered to ``floor`` (only where the first found nothing)."""
     prepared = [detector.prepare(img, pad=detector._first_pass_pad(img)) for img in images]
-    rows, _ = detector._run_batched([p[0] for p in prepared], detector.thresholds)
+    rows, _ = detector._run_batched([p[0] for p in prepared], detector.thresholds,
+                                    [detector.smallest_face(p[1]) for p in prepared])
     out = []
     for img, (_, scale, border), r in zip(images, prepared, rows):
         h, w = img.shape[:2]
@@ -1366,7 +1437,7 @@ def _second_look_scores(detector: FaceDetector, images: list[np.ndarray], floor:
     if again:
         prepared = [detector.prepare(images[i], pad=detector.retry_pad, fit_frame=True) for i in again]
         relaxed = (detector.retry_thresholds[0], detector.retry_thresholds[1], floor)
-        rows, _ = detector._run_batched([p[0] for p in prepared], relaxed)
+        rows, _ = detector._run_batched([p[0] for p in prepared], relaxed, [detector.smallest_face(p[1]) for p in prepared])
         for i, (_, scale, border), r in zip(again, prepared, rows):
             h, w = images[i].shape[:2]
             second = detector._to_detections(r, scale, border, w, h, 2, [])

@@ -164,6 +164,58 @@ def test_batches_in_parallel_threads_find_exactly_what_one_thread_finds(detector
     assert FaceDetector.paper().threads == 1
 
 
+def test_run_pnet_is_mtcnns_pnet_stage_and_leaves_out_only_the_first_levels(detector, hopper):
+    import tensorflow as tf
+    from mtcnn.utils.images import build_scale_pyramid
+
+    from maskedu.crop import run_pnet
+
+    image = detector.prepare(hopper)[0]
+    batch = tf.constant((image[None].astype(np.float32) - 127.5) / 128.0)
+    stage = detector.mtcnn.stages[0]
+    settings = dict(threshold_pnet=0.6, min_face_size=20, scale_factor=0.709)
+    ours = run_pnet(stage, batch, **settings)
+    theirs = stage(images_normalized=batch, images_oshapes=np.stack([image.shape]), **settings)
+    assert len(ours) > 0 and np.array_equal(ours, theirs)
+    # leaving out levels removes proposals of small faces only: every box kept is at least as big as the
+    # smallest face the kept levels look for
+    levels = build_scale_pyramid(image.shape[1], image.shape[0], min_face_size=20, scale_factor=0.709)
+    fewer = run_pnet(stage, batch, skip_levels=3, **settings)
+    assert 0 < len(fewer) < len(ours)
+    sides = np.maximum(fewer[:, 3] - fewer[:, 1], fewer[:, 4] - fewer[:, 2])
+    assert sides.min() >= 0.5 * 12 / levels[3]
+    assert len(run_pnet(stage, batch, skip_levels=99, **settings)) >= 0  # never fewer than the last level
+
+
+def test_levels_to_skip_keeps_every_level_that_can_find_a_face_that_big():
+    d = FaceDetector()
+    assert d.levels_to_skip(0) == d.levels_to_skip(20) == d.levels_to_skip(float("nan")) == 0
+    for smallest in (21, 28.3, 40, 56, 57, 80, 200, 1000):
+        k = d.levels_to_skip(smallest)
+        largest = [d.min_face_size / d.scale_factor ** (j + 1) for j in range(k + 1)]
+        assert all(v < smallest for v in largest[:k])  # every level left out finds only smaller faces
+        assert largest[k] >= smallest  # and the first level kept can find one that big
+    # a photo enlarged 1.6 times is searched for faces of at least 20 of its own pixels
+    assert d.smallest_face(1.6) == 32 and d.smallest_face(0.5) == 0
+    # the close-up look: a box below sqrt(0.5) x 0.4 x the shorter side cannot reach IoU 0.5 with an eligible one
+    assert d.close_up_smallest_face((100, 200), 2.0) == pytest.approx(max(40, np.sqrt(0.5) * 0.4 * 100 * 2.0))
+
+
+def test_small_enlarged_close_ups_are_still_found_and_eager_mtcnn_agrees(detector, hopper):
+    faces = detector.detect(hopper)
+    x1, y1, x2, y2 = faces[0].box
+    close = np.ascontiguousarray(hopper[max(0, y1 - 20): y2 + 20, max(0, x1 - 20): x2 + 20])
+    small = np.asarray(Image.fromarray(close).resize((90, 110)))  # enlarged to 160 pixels for MTCNN
+    prepared, scale, _ = detector.prepare(small)
+    assert scale > 1.4 and detector.levels_to_skip(detector.smallest_face(scale)) >= 1
+    found = detector.detect_full(small)
+    assert len(found.detections) == 1 and found.attempts == 1
+    assert found.best.width > 0.5 * small.shape[1]
+    eager = FaceDetector(compiled=False, close_up=False).detect_full(small)  # the same stages, called eagerly
+    assert len(eager.detections) == 1
+    assert np.allclose(eager.best.raw_box, found.best.raw_box, atol=0.05) and abs(eager.best.score - found.best.score) < 1e-4
+
+
 def test_negative_and_outside_boxes_are_clipped_or_reported(detector):
     keypoints = np.arange(10, dtype=float)
     rows = np.array([
