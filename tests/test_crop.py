@@ -195,25 +195,20 @@ def test_levels_to_skip_keeps_every_level_that_can_find_a_face_that_big():
         largest = [d.min_face_size / d.scale_factor ** (j + 1) for j in range(k + 1)]
         assert all(v < smallest for v in largest[:k])  # every level left out finds only smaller faces
         assert largest[k] >= smallest  # and the first level kept can find one that big
-    # a photo enlarged 1.6 times is searched for faces of at least 20 of its own pixels
-    assert d.smallest_face(1.6) == 32 and d.smallest_face(0.5) == 0
-    # the close-up look: a box below sqrt(0.5) x 0.4 x the shorter side cannot reach IoU 0.5 with an eligible one
-    assert d.close_up_smallest_face((100, 200), 2.0) == pytest.approx(max(40, np.sqrt(0.5) * 0.4 * 100 * 2.0))
+    # the close-up look: a box below sqrt(0.5) x 0.4 x the shorter side cannot reach IoU 0.5 with an eligible
+    # one; 0.7 of that is kept, for the later networks that can enlarge a proposal
+    assert d.close_up_smallest_face((100, 200), 2.0) == pytest.approx(0.7 * np.sqrt(0.5) * 0.4 * 100 * 2.0)
+    assert d.levels_to_skip(d.close_up_smallest_face((300, 300), 1.0)) >= 2
 
 
-def test_small_enlarged_close_ups_are_still_found_and_eager_mtcnn_agrees(detector, hopper):
-    faces = detector.detect(hopper)
-    x1, y1, x2, y2 = faces[0].box
-    close = np.ascontiguousarray(hopper[max(0, y1 - 20): y2 + 20, max(0, x1 - 20): x2 + 20])
-    small = np.asarray(Image.fromarray(close).resize((90, 110)))  # enlarged to 160 pixels for MTCNN
-    prepared, scale, _ = detector.prepare(small)
-    assert scale > 1.4 and detector.levels_to_skip(detector.smallest_face(scale)) >= 1
-    found = detector.detect_full(small)
-    assert len(found.detections) == 1 and found.attempts == 1
-    assert found.best.width > 0.5 * small.shape[1]
-    eager = FaceDetector(compiled=False, close_up=False).detect_full(small)  # the same stages, called eagerly
-    assert len(eager.detections) == 1
-    assert np.allclose(eager.best.raw_box, found.best.raw_box, atol=0.05) and abs(eager.best.score - found.best.score) < 1e-4
+def test_close_up_look_leaves_out_small_face_levels_alike_in_compiled_and_eager_mtcnn(detector, hopper):
+    close = _masked_close_up(hopper, detector.detect(hopper)[0], "cloth", 0.5, 0.6)
+    look = detector.close_up_look(close)
+    assert look.found
+    # the eager networks go through the same stages when levels are left out (detect_faces cannot)
+    eager = FaceDetector(compiled=False).close_up_look(close)
+    assert eager.found and np.allclose(eager.detection.raw_box, look.detection.raw_box, atol=0.05)
+    assert abs(eager.detection.score - look.detection.score) < 1e-4
 
 
 def test_negative_and_outside_boxes_are_clipped_or_reported(detector):
