@@ -83,7 +83,7 @@ __all__ = [
 KEYPOINT_NAMES: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
 #: Bumped whenever the cropping code changes what it produces, so old cache files are not reused.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 _ORIGINS = ("detector", "annotation", "fallback")
 
