@@ -137,49 +137,36 @@ def detect_masks(
     predict = make_predict_fn(model)
     size = predict.input_shape[:2]
     results: list[ImageResult] = []
-    # decoding photos is mostly in C with Python's lock released: two at a time keep both cores busy
-    loader = ThreadPoolExecutor(2, thread_name_prefix="maskedu-load") if len(items) > 1 else None
-    try:
+    # photos are decoded two at a time: PIL decodes with Python's lock released
+    with ThreadPoolExecutor(2, thread_name_prefix="maskedu-load") as loader:
         for start in range(0, len(items), batch_size):
             chunk = items[start:start + batch_size]
             t0 = time.perf_counter()
-            # raises ImageError naming the file (the first unreadable one, in order)
-            images = list(loader.map(load_image, chunk)) if loader else [load_image(item) for item in chunk]
-            results.extend(_detect_chunk(chunk, start, images, t0, detector, predict, size, margin, min_score,
-                                         class_names, keep_images))
-    finally:
-        if loader is not None:
-            loader.shutdown(wait=False, cancel_futures=True)
+            images = list(loader.map(load_image, chunk))  # raises ImageError naming the first unreadable file
+            if hasattr(detector, "detect_many"):
+                found = [r.detections for r in detector.detect_many(images)]
+            else:
+                found = [detector.detect(img) for img in images]
+            crops, owners, dets = [], [], []
+            for k, (img, faces) in enumerate(zip(images, found)):
+                for d in faces:
+                    if d.score < min_score:
+                        continue
+                    crops.append(crop_box(img, d.box, size=size[0], margin=margin) if size[0] == size[1]
+                                 else crop_box(img, d.box, size=(size[1], size[0]), margin=margin))
+                    owners.append(k)
+                    dets.append(d)
+            probs = predict(np.stack(crops)) if crops else np.zeros((0, len(class_names)), np.float32)
+            per_image: list[list[FaceResult]] = [[] for _ in chunk]
+            for d, k, p in zip(dets, owners, probs):
+                c = int(p.argmax())
+                per_image[k].append(FaceResult(tuple(int(v) for v in d.box), class_names[c], float(p[c]),
+                                               tuple(float(v) for v in p), float(d.score)))
+            share = (time.perf_counter() - t0) / len(chunk)
+            for k, (item, img) in enumerate(zip(chunk, images)):
+                results.append(ImageResult(_name(item, start + k), per_image[k], img.shape[1], img.shape[0], share,
+                                           img if keep_images else None))
     return results[0].faces if single else results
-
-
-def _detect_chunk(chunk, start, images, t0, detector, predict, size, margin, min_score, class_names, keep_images):
-    """Faces of one chunk of loaded photos: the detector on all of them, then one classifier call."""
-    results = []
-    if hasattr(detector, "detect_many"):
-        found = [r.detections for r in detector.detect_many(images)]
-    else:
-        found = [detector.detect(img) for img in images]
-    crops, owners, dets = [], [], []
-    for k, (img, faces) in enumerate(zip(images, found)):
-        for d in faces:
-            if d.score < min_score:
-                continue
-            crops.append(crop_box(img, d.box, size=size[0], margin=margin) if size[0] == size[1]
-                         else crop_box(img, d.box, size=(size[1], size[0]), margin=margin))
-            owners.append(k)
-            dets.append(d)
-    probs = predict(np.stack(crops)) if crops else np.zeros((0, len(class_names)), np.float32)
-    per_image: list[list[FaceResult]] = [[] for _ in chunk]
-    for d, k, p in zip(dets, owners, probs):
-        c = int(p.argmax())
-        per_image[k].append(FaceResult(tuple(int(v) for v in d.box), class_names[c], float(p[c]),
-                                       tuple(float(v) for v in p), float(d.score)))
-    share = (time.perf_counter() - t0) / len(chunk)
-    for k, (item, img) in enumerate(zip(chunk, images)):
-        results.append(ImageResult(_name(item, start + k), per_image[k], img.shape[1], img.shape[0], share,
-                                   img if keep_images else None))
-    return results
 
 
 _DETECTOR: dict[str, Any] = {}
