@@ -184,7 +184,9 @@ def test_run_pnet_is_mtcnns_pnet_stage_and_leaves_out_only_the_first_levels(dete
     assert 0 < len(fewer) < len(ours)
     sides = np.maximum(fewer[:, 3] - fewer[:, 1], fewer[:, 4] - fewer[:, 2])
     assert sides.min() >= 0.5 * 12 / levels[3]
-    assert len(run_pnet(stage, batch, skip_levels=99, **settings)) >= 0  # never fewer than the last level
+    # asked to leave out more levels than there are, it still runs the last one
+    last = run_pnet(stage, batch, skip_levels=len(levels) - 1, **settings)
+    assert np.array_equal(run_pnet(stage, batch, skip_levels=99, **settings), last)
 
 
 def test_levels_to_skip_keeps_every_level_that_can_find_a_face_that_big():
