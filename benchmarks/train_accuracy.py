@@ -14,8 +14,8 @@ the MaskTheFace technique) as an extra ``with_mask`` crop; test photos are never
 (each a different 480/120 split of ../shared/realfaces), held-out errors went from 5/7/4/8/2 (26 of 600)
 without it to 3/6/5/3/5 (22 of 600) with it as implemented here; a prototype that differed only in which
 random style and colour each face got gave 5/1/1/5/5 (17), so the random draw matters about as much as
-the gain. Training takes longer (720 instead of 480 crops: 1.5 to 2 min on 2 CPU cores) and painting the
-masks about 10 s. A moving average of the weights (EMA, momentum 0.99) was tried too: 7/6/1/8/4 (26), no
+the gain. Training takes longer (720 instead of 480 crops: 1.5 to 5 min on 2 CPU cores, by machine) and
+painting the masks 10 to 20 s. A moving average of the weights (EMA, momentum 0.99) was tried too: 7/6/1/8/4 (26), no
 gain, not used.
 """
 

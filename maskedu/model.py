@@ -101,7 +101,7 @@ def build_resnet(
     n_classes: int = 2,
     *,
     widths: Sequence[int] = (32, 64, 128),
-    blocks: Sequence[int] = (2, 2, 2),
+    blocks: Sequence[int] = (1, 2, 2),
     stem_filters: int = 32,
     stem_stride: int = 2,
     separable: bool = True,
@@ -124,8 +124,15 @@ def build_resnet(
     The input is raw 0..255 pixels (uint8 or float); a ``Rescaling(1/255)`` layer inside does the scaling,
     so the attack can change a pixel by writing a new 0..255 value.
 
-    The default (two blocks per stage) costs about 21 MFLOPs per face (:func:`count_flops`); the straightforward ResNet with
-    three full 3x3 convolution stages of 32/64/128 channels at full 50x50 costs 246 MFLOPs.
+    The default (one block in the first stage, two in each of the others) costs about 17.8 MFLOPs per face
+    (:func:`count_flops`); the straightforward ResNet with three full 3x3 convolution stages of 32/64/128
+    channels at full 50x50 costs 246 MFLOPs. The first stage works at 25x25, the largest resolution after the
+    stem, so a block there is the costliest part of a training step: the earlier default ``blocks=(2, 2, 2)``
+    (21.1 MFLOPs) took 113 ms per step of 32 faces on 2 CPU cores where this one takes 92 ms (median of 6
+    alternating rounds in one process), and 80 epochs on the shared real photos 308-330 s instead of 288 s, with
+    the same held-out accuracy: 17 against 16 errors of 600 over five ``benchmarks/train_accuracy.py --seed``
+    splits (0-4; one thread each). Fewer epochs instead lost accuracy (60 epochs: 18 errors in four splits
+    where 80 made 14; 70 epochs of this network: 22 errors in five).
 
     >>> model = build_resnet()
     >>> model.output_shape, model.layers[-1].name
@@ -553,8 +560,8 @@ def train(
     (120 held-out real photos, several ``--seed`` values, each seed a different split): held-out errors
     went from 6/8/6 to 5/4/2 (seeds 0-2) with one version of the crops and from 5/9/2/8/5 to 5/7/4/8/2
     (seeds 0-4) with the next. A small gain on average; the spread between seeds (2 to 9 errors) is larger
-    than the gain. The stronger augmentation needs the extra epochs. Training takes one to two minutes on
-    2 CPU cores.
+    than the gain. The stronger augmentation needs the extra epochs. Training the default network on the
+    shared photos' 720 crops takes from about 1.5 minutes (a fast 2-core machine) to just under 5 (a slow one).
 
     >>> result = train(build_resnet(), crops)          # doctest: +SKIP
     >>> result.model, result.history["val_accuracy"][-1]   # doctest: +SKIP

@@ -11,8 +11,8 @@ from maskedu.model import build_resnet, residual_block  # noqa: E402
 
 
 def test_q1_accepts_one_more_block_by_argument_or_by_hand():
-    assert nb03.q1.check(build_resnet(blocks=(2, 2, 3)), display=False).correct
-    assert nb03.q1.check(build_resnet(blocks=(3, 2, 2), widths=(16, 32, 64)), display=False).correct
+    assert nb03.q1.check(build_resnet(blocks=(1, 2, 3)), display=False).correct
+    assert nb03.q1.check(build_resnet(blocks=(2, 2, 2), widths=(16, 32, 64)), display=False).correct
     # by hand: the default network with an extra block before the pooling
     base = build_resnet()
     x = residual_block(base.get_layer("stage3_block2_out").output, 128, name="extra")
@@ -23,11 +23,11 @@ def test_q1_accepts_one_more_block_by_argument_or_by_hand():
 
 
 @pytest.mark.parametrize("answer, start", [
-    (lambda: build_resnet(), "Your model has 6 residual blocks, as many"),
-    (lambda: build_resnet(blocks=(3, 3, 3)), "Your model has 3 extra"),
+    (lambda: build_resnet(), "Your model has 5 residual blocks, as many"),
+    (lambda: build_resnet(blocks=(3, 3, 3)), "Your model has 4 extra"),
     (lambda: build_resnet(blocks=(1, 1, 1)), "Your model has 3 residual blocks (Add layers), fewer"),
-    (lambda: build_resnet(n_classes=3, blocks=(2, 2, 3)), "The model must still end in two"),
-    (lambda: build_resnet(input_shape=(64, 64, 3), blocks=(2, 2, 3)), "The model must still take"),
+    (lambda: build_resnet(n_classes=3, blocks=(1, 2, 3)), "The model must still end in two"),
+    (lambda: build_resnet(input_shape=(64, 64, 3), blocks=(1, 2, 3)), "The model must still take"),
     (lambda: "a string", "Pass the Keras model"),
 ])
 def test_q1_rejects_typical_mistakes(answer, start):

@@ -100,10 +100,10 @@ q1 = Question(
     "q1",
     _check_q1,
     prompt="Build a model with exactly one more residual block than build_resnet(), same input and output.",
-    hint="build_resnet's `blocks=` argument says how many residual blocks each stage has (default (2, 2, 2)). "
+    hint="build_resnet's `blocks=` argument says how many residual blocks each stage has (default (1, 2, 2)). "
          "Each block ends in an Add layer: count them with "
          "sum(isinstance(l, keras.layers.Add) for l in model.layers).",
-    solution="model = build_resnet(blocks=(2, 2, 3))   # one more block in the last stage\n"
+    solution="model = build_resnet(blocks=(1, 2, 3))   # one more block in the last stage\n"
              "nb03.q1.check(model)",
 )
 
