@@ -152,8 +152,7 @@ def detect_masks(
                 for d in faces:
                     if d.score < min_score:
                         continue
-                    crops.append(crop_box(img, d.box, size=size[0], margin=margin) if size[0] == size[1]
-                                 else crop_box(img, d.box, size=(size[1], size[0]), margin=margin))
+                    crops.append(crop_box(img, d.box, size=(size[1], size[0]), margin=margin))  # (width, height)
                     owners.append(k)
                     dets.append(d)
             probs = predict(np.stack(crops)) if crops else np.zeros((0, len(class_names)), np.float32)

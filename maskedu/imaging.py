@@ -224,11 +224,13 @@ def resize(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     return np.asarray(pil.resize((int(w), int(h)), Image.Resampling.BILINEAR, reducing_gap=2.0), dtype=np.uint8)
 
 
-def crop_box(image: np.ndarray, box: Box, *, size: int | None = 50, margin: float = 0.0, square: bool = True) -> np.ndarray:
+def crop_box(image: np.ndarray, box: Box, *, size: int | tuple[int, int] | None = 50, margin: float = 0.0,
+             square: bool = True) -> np.ndarray:
     """Cut a box out of an image, grown by ``margin`` (a fraction of its size) and made square, then resized.
 
     Parts that fall outside the image are filled by repeating the edge pixels, so a face near the border
-    keeps its proportions. ``size=None`` returns the crop at its own resolution.
+    keeps its proportions. ``size`` is as in :func:`resize` (an int for a square, or (width, height));
+    ``size=None`` returns the crop at its own resolution.
 
     >>> img = np.zeros((100, 80, 3), np.uint8)
     >>> crop_box(img, (10, 20, 40, 60), size=50).shape
