@@ -137,6 +137,11 @@ def main(argv=None) -> int:
         "synthetic_train_crops": n_synthetic,
         "synthetic_s": round(synthetic_s, 1),
     }
+    for pth, ok, y, kind in zip(test_photos, correct, truth, kinds):
+        if not ok:  # every wrong photo by name, so a reader can look at it
+            i = by_photo.get(str(pth))
+            said = f"said {names[int(probs[i].argmax())]} ({probs[i].max():.2f}), {kind} crop" if i is not None else "no crop"
+            print(f"wrong: {pth} (is {names[y] if y >= 0 else '?'}; {said})")
     if (kinds == "none").any():
         print(f"{int((kinds == 'none').sum())} test photos had no crop at all; they count as wrong")
     print(f"paper: {PAPER_ACCURACY:.2%} · ours: {out['test_accuracy']:.2%} on {out['test_images']} held-out photos; "

@@ -232,9 +232,67 @@ def test_train_options_old_recipe_and_bad_values():
     # the augmenter keeps shapes and the 0..255 range
     out = np.asarray(make_augmenter(seed=0)(images[:4].astype(np.float32), training=True))
     assert out.shape == (4, 50, 50, 3) and out.min() >= 0 and out.max() <= 255
+    # early stopping watches only from min_epochs on: it can neither stop nor pick a best epoch before it
+    late = train(tiny(), (images, labels), epochs=6, patience=1, min_epochs=4, verbose=False, live_plot=False)
+    assert late.epochs_run >= 5 and 5 <= late.best_epoch <= late.epochs_run
+    assert late.best_epoch == 5 + int(np.argmin(late.history["val_loss"][4:]))
+    with pytest.raises(ValueError, match="min_epochs"):
+        train(tiny(), (images, labels), epochs=2, min_epochs=-1, verbose=False)
     with pytest.raises(ValueError, match="schedule"):
         train(tiny(), (images, labels), epochs=1, schedule="step", verbose=False)
     with pytest.raises(ValueError, match="label_smoothing"):
         train(tiny(), (images, labels), epochs=1, label_smoothing=0.9, verbose=False)
     with pytest.raises(TypeError, match="augment"):
         train(tiny(), (images, labels), epochs=1, augment="strong", verbose=False)
+
+
+def test_random_face_transform_is_one_correct_affine_resampling():
+    from maskedu.model import RandomFaceTransform, make_augmenter
+
+    rng = np.random.default_rng(1)
+    faces = rng.uniform(0, 255, (16, 50, 40, 3)).astype(np.float32)  # not square: width and height kept apart
+    # nothing asked for: every face comes back exactly
+    still = RandomFaceTransform(flip=False, shift=0, zoom=0, rotation=0)
+    assert np.array_equal(np.asarray(still(faces, training=True)), faces)
+    # flips only: each face is either itself or its left-right mirror, and both happen
+    out = np.asarray(RandomFaceTransform(shift=0, zoom=0, rotation=0, seed=1)(faces, training=True))
+    same = [np.allclose(o, f, atol=1e-3) for o, f in zip(out, faces)]
+    mirrored = [np.allclose(o, f[:, ::-1], atol=1e-3) for o, f in zip(out, faces)]
+    assert all(s or m for s, m in zip(same, mirrored)) and any(same) and any(mirrored)
+    # the drawn matrices stay within the asked amounts and keep the centre of the crop fixed (zoom and tilt)
+    m = np.asarray(RandomFaceTransform(flip=False, shift=0.1, zoom=0, rotation=0, seed=2).matrices(500, 50, 40))
+    assert np.allclose(m[:, [0, 4]], 1) and np.allclose(m[:, [1, 3, 6, 7]], 0)
+    assert 3.5 < np.abs(m[:, 2]).max() <= 4.0 and 4.5 < np.abs(m[:, 5]).max() <= 5.0  # 10% of 40 and of 50 px
+    m = np.asarray(RandomFaceTransform(flip=False, shift=0, zoom=0.15, rotation=0.03, seed=3).matrices(500, 50, 50))
+    scale = np.hypot(m[:, 0], m[:, 3])
+    angle = np.degrees(np.arctan2(m[:, 3], m[:, 0]))
+    assert 0.85 <= scale.min() < 0.9 and 1.1 < scale.max() <= 1.15
+    assert -10.8 <= angle.min() < -9 and 9 < angle.max() <= 10.8  # 0.03 of a turn
+    c = 24.5
+    assert np.allclose(m[:, 0] * c + m[:, 1] * c + m[:, 2], c, atol=1e-4)
+    assert np.allclose(m[:, 3] * c + m[:, 4] * c + m[:, 5], c, atol=1e-4)
+    # a pure shift moves the picture: a face shifted by the matrix equals the numpy shift inside the frame
+    one = RandomFaceTransform(flip=False, shift=0.1, zoom=0, rotation=0, seed=4)
+    moved = np.asarray(one(faces[:1], training=True))[0]
+    mat = np.asarray(RandomFaceTransform(flip=False, shift=0.1, zoom=0, rotation=0, seed=4).matrices(1, 50, 40))[0]
+    dx, dy = mat[2], mat[5]
+    assert abs(dx) > 0.5 or abs(dy) > 0.5  # a real move
+    ix, iy = int(np.floor(dx)), int(np.floor(dy))
+    fx, fy = dx - ix, dy - iy  # bilinear: each output pixel mixes the four input pixels around (x + dx, y + dy)
+    ys, xs = slice(6, 44), slice(6, 34)  # well inside: no edge filling involved
+    src = faces[0]
+    expect = ((1 - fy) * (1 - fx) * np.roll(src, (-iy, -ix), (0, 1)) + (1 - fy) * fx * np.roll(src, (-iy, -ix - 1), (0, 1))
+              + fy * (1 - fx) * np.roll(src, (-iy - 1, -ix), (0, 1)) + fy * fx * np.roll(src, (-iy - 1, -ix - 1), (0, 1)))
+    assert np.allclose(moved[ys, xs], expect[ys, xs], atol=1e-2)
+    # one face (3-D) in, one face out; outside training nothing changes; seeds reproduce
+    assert tuple(RandomFaceTransform()(faces[0], training=True).shape) == (50, 40, 3)
+    assert np.array_equal(np.asarray(RandomFaceTransform()(faces, training=False)), faces)
+    a = np.asarray(RandomFaceTransform(seed=7)(faces, training=True))
+    b = np.asarray(RandomFaceTransform(seed=7)(faces, training=True))
+    assert np.array_equal(a, b)
+    assert [type(x).__name__ for x in make_augmenter(brightness=0, contrast=0).layers] == ["RandomFaceTransform"]
+    assert make_augmenter(flip=False, shift=0, zoom=0, rotation=0, brightness=0, contrast=0).layers == []
+    with pytest.raises(ValueError, match="shift"):
+        RandomFaceTransform(shift=0.8)
+    with pytest.raises(TypeError, match="flip"):
+        RandomFaceTransform(flip="yes")
