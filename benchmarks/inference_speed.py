@@ -9,7 +9,8 @@
   (``FaceDetector.paper()``), then one ``model.predict`` call per face.
 
 Both run in this process on the same photos (default: ``../shared/realfaces``, a seeded sample of ``--limit``
-photos from each class folder), after one warm-up photo each, twice each in the order ours, paper's, paper's,
+photos from each class folder), after one warm-up photo each (and one blank crop through each way's classifier:
+the photo may hold no face), twice each in the order ours, paper's, paper's,
 ours, so that a change in the machine's load during the run affects both alike; each figure is the mean of its
 two rounds. Prints images per second of both and the ratio; the last line is one JSON object.
 """
@@ -34,7 +35,7 @@ def main(argv=None) -> int:
     from maskedu.crop import FaceDetector
     from maskedu.detect import _crop_margin, detect_masks
     from maskedu.imaging import crop_box, is_image_file, load_image
-    from maskedu.model import build_resnet, load_model
+    from maskedu.model import build_resnet, load_model, make_predict_fn
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", nargs="?", default=None, help="photos (searched recursively); default ../shared/realfaces")
@@ -71,9 +72,13 @@ def main(argv=None) -> int:
             out.append(model.predict(crop[None], verbose=0)[0])
         return out
 
-    # warm up both (graph tracing, MTCNN weights) on one photo, outside the timing
+    # warm up both (graph tracing, MTCNN weights) on one photo, outside the timing; the photo may hold no face,
+    # so each way's classifier also gets one blank crop (detect_masks' compiled function, and model.predict)
     detect_masks(files[:1], model)
     paper_way(files[0])
+    blank = np.zeros((1, 50, 50, 3), np.uint8)
+    make_predict_fn(model)(blank)  # the same cached function detect_masks uses
+    model.predict(blank, verbose=0)
 
     # ours, paper's, paper's, ours (ABBA): a machine that gets busier or quieter during the run slows both
     # ways alike; each figure is the mean of its two rounds
