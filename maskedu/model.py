@@ -643,9 +643,9 @@ def train(
     against the earlier 80 epochs watched from the start, on one machine, seeds 0-4 (one thread each, two
     side by side): held-out errors 3/1/3/2/3 (12 of 600, none above 3) against 2/1/3/4/6 (16); 100 epochs
     without ``min_epochs`` gave 3/1/4/2/3 (13). With the earlier four-layer augmentation and 80 epochs:
-    4/4/2/6/3 (19). Training the default network on the shared photos' 720 crops takes 2.2 to 2.6 minutes
-    on 2 cores here (``benchmarks/train_accuracy.py``: 132.6 s and 155.9 s for the same 100 epochs); the
-    slowest 2-core machine met so far took about twice as long as this one.
+    4/4/2/6/3 (19). Training the default network on the shared photos' 720 crops took 2.2 to 2.6 minutes
+    on the 2-core machine of these measurements (``benchmarks/train_accuracy.py``: 132.6 s and 155.9 s for
+    the same 100 epochs); the slowest 2-core machine met so far was about twice as slow.
 
     >>> result = train(build_resnet(), crops)          # doctest: +SKIP
     >>> result.model, result.history["val_accuracy"][-1]   # doctest: +SKIP
@@ -738,8 +738,9 @@ def train(
     losses = history.get(monitor, [])[min_epochs:]  # the epochs early stopping watched and restored from
     best_epoch = min_epochs + int(np.argmin(losses)) + 1 if losses else len(next(iter(history.values()), []))
     if verbose:
-        print(f"trained {len(history.get('loss', []))} epochs in {seconds:.1f} s; best epoch {best_epoch} "
-              f"(weights restored); split {split.sizes()}")
+        kept = (f"best epoch {best_epoch} (weights restored)" if losses
+                else f"min_epochs={min_epochs} was not reached, so the last epoch's weights are kept")
+        print(f"trained {len(history.get('loss', []))} epochs in {seconds:.1f} s; {kept}; split {split.sizes()}")
     return TrainResult(
         model=model, history=history, split=split, seconds=seconds, epochs_run=len(history.get("loss", [])),
         best_epoch=best_epoch, class_weight=cw, test_images=images[split.test], test_labels=labels[split.test],

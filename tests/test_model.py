@@ -236,6 +236,8 @@ def test_train_options_old_recipe_and_bad_values():
     late = train(tiny(), (images, labels), epochs=6, patience=1, min_epochs=4, verbose=False, live_plot=False)
     assert late.epochs_run >= 5 and 5 <= late.best_epoch <= late.epochs_run
     assert late.best_epoch == 5 + int(np.argmin(late.history["val_loss"][4:]))
+    never = train(tiny(), (images, labels), epochs=2, min_epochs=5, verbose=False, live_plot=False)
+    assert never.epochs_run == 2 and never.best_epoch == 2  # not watched at all: the last epoch's weights stay
     with pytest.raises(ValueError, match="min_epochs"):
         train(tiny(), (images, labels), epochs=2, min_epochs=-1, verbose=False)
     with pytest.raises(ValueError, match="schedule"):
