@@ -106,7 +106,7 @@ def main(argv=None) -> int:
         score = -1.0 if np.isnan(test_crops.scores[i]) else float(test_crops.scores[i])
         if j is None or score > (-1.0 if np.isnan(test_crops.scores[j]) else float(test_crops.scores[j])):
             by_photo[pth] = i
-    correct, kinds, truth = [], [], []
+    correct, kinds, truth, wrong = [], [], [], []
     for pth, lab in zip(test_photos, test_photo_labels):
         y = names.index(lab) if lab in names else -1
         i = by_photo.get(str(pth))
@@ -117,6 +117,10 @@ def main(argv=None) -> int:
             correct.append(bool(probs[i].argmax() == y))
             kinds.append(str(test_crops.origin[i]))
         truth.append(y)
+        if not correct[-1]:  # every wrong photo by name, so a reader can look at it
+            said = (f"said {names[int(probs[i].argmax())]} ({probs[i].max():.2f}), {kinds[-1]} crop"
+                    if i is not None else "no crop")
+            wrong.append(f"wrong: {pth} (is {names[y] if y >= 0 else '?'}; {said})")
     correct, kinds, truth = np.array(correct), np.array(kinds), np.array(truth)
 
     def acc(mask):
@@ -137,11 +141,8 @@ def main(argv=None) -> int:
         "synthetic_train_crops": n_synthetic,
         "synthetic_s": round(synthetic_s, 1),
     }
-    for pth, ok, y, kind in zip(test_photos, correct, truth, kinds):
-        if not ok:  # every wrong photo by name, so a reader can look at it
-            i = by_photo.get(str(pth))
-            said = f"said {names[int(probs[i].argmax())]} ({probs[i].max():.2f}), {kind} crop" if i is not None else "no crop"
-            print(f"wrong: {pth} (is {names[y] if y >= 0 else '?'}; {said})")
+    for line in wrong:
+        print(line)
     if (kinds == "none").any():
         print(f"{int((kinds == 'none').sum())} test photos had no crop at all; they count as wrong")
     print(f"paper: {PAPER_ACCURACY:.2%} · ours: {out['test_accuracy']:.2%} on {out['test_images']} held-out photos; "

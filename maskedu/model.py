@@ -720,10 +720,9 @@ def train(
     loss = (keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing) if label_smoothing > 0
             else "sparse_categorical_crossentropy")
     model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True,
-                                      start_from_epoch=min_epochs),
-    ]
+    stopper = keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True,
+                                            start_from_epoch=min_epochs)
+    callbacks = [stopper]
     if schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
                                                            patience=max(2, patience // 3), min_lr=1e-5))
@@ -735,14 +734,15 @@ def train(
                      shuffle=False)  # the dataset shuffles itself, seeded
     seconds = time.perf_counter() - t0
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
-    losses = history.get(monitor, [])[min_epochs:]  # the epochs early stopping watched and restored from
-    best_epoch = min_epochs + int(np.argmin(losses)) + 1 if losses else len(next(iter(history.values()), []))
+    epochs_run = len(history.get("loss", []))
+    restored = stopper.best_weights is not None  # None: it never watched an epoch (min_epochs not reached)
+    best_epoch = stopper.best_epoch + 1 if restored else epochs_run
     if verbose:
-        kept = (f"best epoch {best_epoch} (weights restored)" if losses
+        kept = (f"best epoch {best_epoch} (weights restored)" if restored
                 else f"min_epochs={min_epochs} was not reached, so the last epoch's weights are kept")
-        print(f"trained {len(history.get('loss', []))} epochs in {seconds:.1f} s; {kept}; split {split.sizes()}")
+        print(f"trained {epochs_run} epochs in {seconds:.1f} s; {kept}; split {split.sizes()}")
     return TrainResult(
-        model=model, history=history, split=split, seconds=seconds, epochs_run=len(history.get("loss", [])),
+        model=model, history=history, split=split, seconds=seconds, epochs_run=epochs_run,
         best_epoch=best_epoch, class_weight=cw, test_images=images[split.test], test_labels=labels[split.test],
         test_indices=split.test, class_names=names, notes=notes,
     )
