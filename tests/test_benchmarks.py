@@ -51,14 +51,17 @@ def photo_folder(tmp_path_factory) -> Path:
     return root
 
 
-def _run(script: str, *args: str, tmp_path: Path) -> dict:
+def _run(script: str, *args: str, tmp_path: Path, lines: list | None = None) -> dict:
+    """Run a benchmark script; return its last line's JSON (and, into ``lines``, everything it printed)."""
     env = dict(os.environ, MASKEDU_FAST="1", MASKEDU_NO_PROGRESS="1", TF_CPP_MIN_LOG_LEVEL="3",
                MASKEDU_DATA=str(tmp_path / "data"))
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    last = done.stdout.strip().splitlines()[-1]
-    return json.loads(last)
+    printed = done.stdout.strip().splitlines()
+    if lines is not None:
+        lines.extend(printed)
+    return json.loads(printed[-1])
 
 
 def test_crop_speed_reports_both_ways_per_class(photo_folder, tmp_path):
@@ -78,8 +81,21 @@ def test_crop_speed_reports_both_ways_per_class(photo_folder, tmp_path):
 def test_inference_speed_runs_both_ways(photo_folder, tmp_path):
     out = _run("inference_speed.py", str(photo_folder), "--limit", "0", "--model", str(tmp_path / "none.keras"),
                tmp_path=tmp_path)
-    assert set(out) == {"images", "images_per_s", "baseline_images_per_s", "ratio", "mean_s_per_image"}
+    assert set(out) == {"images", "images_per_s", "baseline_images_per_s", "ratio", "mean_s_per_image",
+                        "first_round_ratio"}
     assert out["images"] == 12 and out["ratio"] > 0 and 0 < out["mean_s_per_image"] < 60
+    assert out["first_round_ratio"] > 0
+
+
+def test_inference_speed_warms_up_on_other_photos_and_alternates_rounds(photo_folder, tmp_path):
+    printed: list[str] = []
+    out = _run("inference_speed.py", str(photo_folder), "--limit", "2", "--warmup", "1", "--rounds", "3",
+               "--model", str(tmp_path / "none.keras"), tmp_path=tmp_path, lines=printed)
+    assert out["images"] == 4  # two timed photos from each class folder
+    assert any("warm-up on 2 photos (not timed)" in line for line in printed), printed
+    rounds = next(line for line in printed if line.startswith("rounds:"))
+    ours, paper = rounds.removeprefix("rounds: ours ").split("; paper's way ")
+    assert len(ours.split(",")) == 3 and len(paper.split(",")) == 3  # three timed rounds of each way
 
 
 def test_train_accuracy_trains_tests_and_saves(photo_folder, tmp_path):
