@@ -14,16 +14,16 @@ photos from each class folder), ``--rounds`` times each (default 2) in the order
 alike; each figure is the mean of its rounds. Prints images per second of both and the ratio, then the ratio of
 the first rounds alone; the last line is one JSON object.
 
-Why both figures: later rounds show TensorFlow photos, and so image shapes, it has seen. Ours batches photos
-through MTCNN's traced networks, and TensorFlow (oneDNN) prepares each new input shape once; the paper's way
-runs each full-size photo's pyramid alone and gains nothing from a repeat. On a 2-core machine,
+Why both figures: later rounds show TensorFlow photos, and so input shapes, it has seen. Ours batches photos
+through MTCNN's traced networks, and the first run of a new input shape costs TensorFlow more than a repeat;
+the paper's way runs each full-size photo's pyramid alone and gains little from a repeat. On a 2-core machine,
 ``FaceDetector.detect_many`` alone, warmed up on other photos, took 2.2-2.7 s for 80 photos it had seen and
 2.6-3.3 s for the same photos when new. The first-round ratio is the one for photos nobody has seen.
 
 Before the timed rounds both ways warm up, untimed, on the same ``--warmup`` other photos of each class folder
 (seeded; where a folder has none left over, its first timed ones), and each way's classifier gets one blank
 crop. One photo is too little for ours: the first batches of many photos cost TensorFlow extra once per process
-(the same 80 photos took 4.4 s in the first round after one warm-up photo, 3.3 s after eight other photos).
+(``detect_many`` on the same 80 photos: 4.4 s after one warm-up photo, 3.3 s after eight other photos).
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def main(argv=None) -> int:
         timed = group
         if args.limit and len(group) > args.limit:
             timed = [group[i] for i in sorted(rng.choice(len(group), args.limit, replace=False))]
-        rest = [f for f in group if f not in set(timed)]
+        chosen = set(timed)
+        rest = [f for f in group if f not in chosen]
         if rest:
             warm.extend(rest[i] for i in sorted(spare_rng.choice(len(rest), min(args.warmup, len(rest)), replace=False)))
         else:
