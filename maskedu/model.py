@@ -643,9 +643,9 @@ def train(
     against the earlier 80 epochs watched from the start, on one machine, seeds 0-4 (one thread each, two
     side by side): held-out errors 3/1/3/2/3 (12 of 600, none above 3) against 2/1/3/4/6 (16); 100 epochs
     without ``min_epochs`` gave 3/1/4/2/3 (13). With the earlier four-layer augmentation and 80 epochs:
-    4/4/2/6/3 (19). Training the default network on the shared photos' 720 crops took 2.2 to 2.6 minutes
-    on the 2-core machine of these measurements (``benchmarks/train_accuracy.py``: 132.6 s and 155.9 s for
-    the same 100 epochs); the slowest 2-core machine met so far was about twice as slow.
+    4/4/2/6/3 (19). Training the default network on the shared photos' 720 crops took 2.2 to 3.0 minutes
+    on the 2-core machine of these measurements (``benchmarks/train_accuracy.py``, five runs of the same
+    100 epochs: 132.6 to 177.9 s); the slowest 2-core machine met so far was about twice as slow.
 
     >>> result = train(build_resnet(), crops)          # doctest: +SKIP
     >>> result.model, result.history["val_accuracy"][-1]   # doctest: +SKIP
