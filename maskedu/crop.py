@@ -339,9 +339,12 @@ class FaceDetector:
         of MTCNN's time on a small photo is fixed per-call overhead, which a batch shares.
     threads:
         How many batches go through MTCNN at once. MTCNN's networks keep both cores of a small machine
-        busy, but between them its stages spend a third of their time in single-threaded numpy (box
-        generation, non-maximum suppression, cropping); two batches at once fill that gap. Batches are
-        independent, so the boxes do not depend on it.
+        busy, but between them its stages spend a third of their time in single-threaded work (box
+        generation, non-maximum suppression, cropping, and TensorFlow's area resize of each pyramid level);
+        other batches fill that gap. On a 2-core machine four at once were fastest: ``detect_many`` on 80
+        shared photos, median of six alternating runs, 1.88 s with 2, 1.57 s with 4, 1.64 s with 6 and
+        1.62 s with 8 (each batch in flight holds its own activations: about 110 MB more peak memory
+        with 4 than with 2 on the 600 shared photos). Batches are independent, so the boxes do not depend on it.
     device:
         TensorFlow device for MTCNN, ``"CPU:0"`` by default.
 
@@ -371,7 +374,7 @@ class FaceDetector:
         close_up_min_size: float = 0.4,
         compiled: bool = True,
         batch_size: int = 16,
-        threads: int = 2,
+        threads: int = 4,
         device: str = "CPU:0",
     ):
         self.thresholds = _check_thresholds("thresholds", thresholds)
