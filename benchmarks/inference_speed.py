@@ -14,11 +14,13 @@ photos from each class folder), ``--rounds`` times each (default 2) in the order
 alike; each figure is the mean of its rounds. Prints images per second of both and the ratio, then the ratio of
 the first rounds alone; the last line is one JSON object.
 
-Why both figures: later rounds show TensorFlow photos, and so input shapes, it has seen. Ours batches photos
-through MTCNN's traced networks, and the first run of a new input shape costs TensorFlow more than a repeat;
-the paper's way runs each full-size photo's pyramid alone and gains little from a repeat. On a 2-core machine,
-``FaceDetector.detect_many`` alone, warmed up on other photos, took 2.2-2.7 s for 80 photos it had seen and
-2.6-3.3 s for the same photos when new. The first-round ratio is the one for photos nobody has seen.
+Why both figures: ours' first round is also where TensorFlow grows its memory to what batches of many photos
+need, a cost paid once per process (its page faults are kernel time). On a 2-core machine,
+``FaceDetector.detect_many`` on 80 new photos after the small warm-up: 94,000-118,000 page faults and 0.9-2.1 s
+of kernel time; again on the same photos: 3,000-15,000 and 0.2-0.3 s. Once the memory has grown, photos it has
+never seen cost only a little more than seen ones (80 new photos after 80 others: 2.0-2.8 s, then 1.9-2.1 s for
+the same photos again).
+The first-round ratio is the one for photos nobody has seen, in a process that has not yet grown.
 
 Before the timed rounds both ways warm up, untimed, on the same ``--warmup`` other photos of each class folder
 (seeded; where a folder has none left over, its first timed ones), and each way's classifier gets one blank
@@ -145,7 +147,7 @@ def main(argv=None) -> int:
     print(f"paper's way (MTCNN + predict per face): {base_s:7.1f} s  {out['baseline_images_per_s']:6.2f} images/s  "
           f"{faces_base} faces")
     print(f"ratio {out['ratio']}x; {out['mean_s_per_image']:.3f} s per image (paper: about 10 s)")
-    if args.rounds > 1:  # later rounds see photos (and image shapes) the first has already shown TensorFlow
+    if args.rounds > 1:  # later rounds see photos the first has already shown, and memory TensorFlow has grown
         print(f"first round only (photos new to both ways): ratio {out['first_round_ratio']}x "
               f"({runs['paper'][0]:.1f} s against {runs['ours'][0]:.1f} s)")
     print(json.dumps(out))
