@@ -20,7 +20,7 @@ need, a cost paid once per process (its page faults are kernel time). On a 2-cor
 of kernel time; again on the same photos: 3,000-15,000 and 0.2-0.3 s. Once the memory has grown, photos it has
 never seen cost only a little more than seen ones (80 new photos after 80 others: 2.0-2.8 s, then 1.9-2.1 s for
 the same photos again).
-The first-round ratio is the one for photos nobody has seen, in a process that has not yet grown.
+The first-round ratio is the one for photos nobody has seen, in a process whose memory has not yet grown.
 
 Before the timed rounds both ways warm up, untimed, on the same ``--warmup`` other photos of each class folder
 (seeded; where a folder has none left over, its first timed ones), and each way's classifier gets one blank
