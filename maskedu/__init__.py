@@ -31,7 +31,8 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     # common
-    "setup": "common", "is_fast": "common", "budget": "common", "data_dir": "common", "set_seed": "common",
+    "setup": "common", "MaskeduError": "common", "ParameterError": "common", "DataFolderError": "common",
+    "is_fast": "common", "budget": "common", "data_dir": "common", "set_seed": "common",
     # imaging
     "load_image": "imaging", "ImageError": "imaging", "iou": "imaging", "clip_box": "imaging", "crop_box": "imaging",
     # 01: data

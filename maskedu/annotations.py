@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .common import MaskeduError
+
 __all__ = [
     "CLASS_NAMES",
     "FaceBox",
@@ -317,7 +319,7 @@ KAGGLE_CSV_VALUES: tuple[str, ...] = ("name", "x1", "y1", "x2", "y2", "classname
 KAGGLE_REFERENCE: dict[str, int] = {"images": 6024, "annotated_images": 4326, "test_images": 1698, "classes": 20}
 
 
-class LayoutError(ValueError):
+class LayoutError(MaskeduError, ValueError):
     """A folder that is not in the layout a loader expects; the message says what was found and what to do."""
 
 

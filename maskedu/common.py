@@ -22,6 +22,10 @@ from typing import Any, Iterable, TypeVar
 import numpy as np
 
 __all__ = [
+    "MaskeduError",
+    "ParameterError",
+    "ParameterTypeError",
+    "DataFolderError",
     "Settings",
     "setup",
     "is_fast",
@@ -42,6 +46,32 @@ FAST_ENV = "MASKEDU_FAST"
 DATA_ENV = "MASKEDU_DATA"
 
 T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class MaskeduError(Exception):
+    """The base of every error maskedu raises on purpose: ``except maskedu.MaskeduError`` catches them all.
+
+    Each subclass also derives from the built-in error it refines (``ValueError``, ``OSError``, ...), so
+    code that catches those keeps working.
+
+    >>> issubclass(ParameterError, MaskeduError) and issubclass(ParameterError, ValueError)
+    True
+    """
+
+
+class ParameterError(MaskeduError, ValueError):
+    """A parameter with a value out of range or not among the choices; the message names it."""
+
+
+class ParameterTypeError(MaskeduError, TypeError):
+    """A parameter of the wrong type; the message names it and what it should be."""
+
+
+class DataFolderError(MaskeduError, OSError):
+    """The data folder (``$MASKEDU_DATA`` or ``data/``) cannot be used; the message says what to do."""
 
 
 # --------------------------------------------------------------------------- modes and paths
@@ -192,11 +222,11 @@ def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, d
 
 
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
-    """Raise a ValueError naming the parameter and the allowed values when ``value`` is not one of them."""
+    """Raise a :class:`ParameterError` (a ValueError) naming the parameter and the allowed values when ``value`` is not one of them."""
     choices = list(choices)
     if value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name}={value!r} is not one of the choices: {allowed}.")
+        raise ParameterError(f"{name}={value!r} is not one of the choices: {allowed}.")
     return value
 
 
@@ -206,12 +236,12 @@ def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int
         if isinstance(value, (float, np.floating)) and float(value).is_integer():
             value = int(value)
         else:
-            raise TypeError(f"{name} must be a whole number, got {value!r} ({type(value).__name__}).")
+            raise ParameterTypeError(f"{name} must be a whole number, got {value!r} ({type(value).__name__}).")
     value = int(value)
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}.")
+        raise ParameterError(f"{name} must be at least {minimum}, got {value}.")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be at most {maximum}, got {value}.")
+        raise ParameterError(f"{name} must be at most {maximum}, got {value}.")
     return value
 
 
@@ -225,15 +255,15 @@ def check_number(
 ) -> float:
     """Validate a real-valued parameter (finite, within bounds) and return it as float."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__}).")
+        raise ParameterTypeError(f"{name} must be a number, got {value!r} ({type(value).__name__}).")
     value = float(value)
     if not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value}.")
+        raise ParameterError(f"{name} must be a finite number, got {value}.")
     if minimum is not None:
         if strict_minimum and value <= minimum:
-            raise ValueError(f"{name} must be greater than {minimum}, got {value}.")
+            raise ParameterError(f"{name} must be greater than {minimum}, got {value}.")
         if not strict_minimum and value < minimum:
-            raise ValueError(f"{name} must be at least {minimum}, got {value}.")
+            raise ParameterError(f"{name} must be at least {minimum}, got {value}.")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be at most {maximum}, got {value}.")
+        raise ParameterError(f"{name} must be at most {maximum}, got {value}.")
     return value

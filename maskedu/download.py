@@ -97,7 +97,7 @@ _PROGRESS_DELAY = 0.5  # seconds before the unpacking bar appears (none for a ti
 # --------------------------------------------------------------------------- errors
 
 
-class DownloadError(RuntimeError):
+class DownloadError(common.MaskeduError, RuntimeError):
     """The Kaggle dataset could not be fetched or installed; the message says why and what to do."""
 
 

@@ -24,6 +24,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
+from .common import MaskeduError
+
 __all__ = [
     "ImageError",
     "MAX_PIXELS",
@@ -50,7 +52,7 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 Box = Sequence[float]
 
 
-class ImageError(ValueError):
+class ImageError(MaskeduError, ValueError):
     """An image file that cannot be used, with the file name and what to do about it."""
 
     def __init__(self, path: str | os.PathLike | None, problem: str, advice: str = ""):
