@@ -341,10 +341,9 @@ class FaceDetector:
         How many batches go through MTCNN at once. MTCNN's networks keep both cores of a small machine
         busy, but between them its stages spend a third of their time in single-threaded work (box
         generation, non-maximum suppression, cropping, and TensorFlow's area resize of each pyramid level);
-        other batches fill that gap. On a 2-core machine four at once were fastest: ``detect_many`` on 80
-        shared photos, median of six alternating runs, 1.88 s with 2, 1.57 s with 4, 1.64 s with 6 and
-        1.62 s with 8 (each batch in flight holds its own activations: about 110 MB more peak memory
-        with 4 than with 2 on the 600 shared photos). Batches are independent, so the boxes do not depend on it.
+        other batches fill that gap; four at once were fastest on a 2-core machine (``benchmarks/RESULTS.md``).
+        Each batch in flight holds its own activations, so more threads cost memory. Batches are
+        independent, so the boxes do not depend on it.
     device:
         TensorFlow device for MTCNN, ``"CPU:0"`` by default.
 

@@ -126,14 +126,9 @@ def build_resnet(
     so the attack can change a pixel by writing a new 0..255 value.
 
     The default (one block in the first stage, two in each of the others) costs about 17.8 MFLOPs per face
-    (:func:`count_flops`); the straightforward ResNet with three full 3x3 convolution stages of 32/64/128
-    channels at full 50x50 costs 246 MFLOPs. The first stage works at 25x25, the largest resolution after the
-    stem, so a block there is the costliest part of a training step: the earlier default ``blocks=(2, 2, 2)``
-    (21.1 MFLOPs) took 113 ms per step of 32 faces on 2 CPU cores where this one takes 92 ms (median of 6
-    alternating rounds in one process), and 80 epochs on the shared real photos 308-330 s instead of 288 s, with
-    the same held-out accuracy: 17 against 16 errors of 600 over five ``benchmarks/train_accuracy.py --seed``
-    splits (0-4; one thread each). Fewer epochs instead lost accuracy (60 epochs: 18 errors in four splits
-    where 80 made 14; 70 epochs of this network: 22 errors in five).
+    (:func:`count_flops`), against 246 MFLOPs for a plain ResNet with three full 3x3 stages of 32/64/128
+    channels at 50x50. The first stage, at 25x25, is the costliest per block, hence a single block there.
+    Measured training times and accuracies: ``benchmarks/RESULTS.md``.
 
     >>> model = build_resnet()
     >>> model.output_shape, model.layers[-1].name
@@ -371,10 +366,7 @@ class RandomFaceTransform(_keras().layers.Layer):
     centre. The four are multiplied into one affine matrix and applied by
     ``keras.ops.image.affine_transform`` (bilinear, ``"reflect"`` filling at the edges), so the face is
     resampled once. Keras's ``RandomFlip``, ``RandomTranslation``, ``RandomZoom`` and ``RandomRotation``
-    draw the same amounts but resample the face once each: blurrier and about three times the cost (an epoch
-    of 647 crops through ``tf.data``: 0.10 s against 0.34 s on 2 CPU cores). In whole
-    ``benchmarks/train_accuracy.py --seed`` runs (seeds 0-4, one thread each, two side by side) training took
-    120-160 s instead of 154-189 s, with 16 held-out errors of 600 (2/1/3/4/6) against 19 (4/4/2/6/3).
+    draw the same amounts but resample the face once each: blurrier and about three times the cost.
     Outside training (``training=False``) faces pass through unchanged.
 
     >>> layer = RandomFaceTransform(shift=0.1, zoom=0.1, rotation=0.02, seed=0)
