@@ -15,13 +15,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Build the embedded sample dataset and execute every notebook headlessly (copies land in data/executed/).
+## MASKEDU_STRICT=1: a claim a notebook makes that its own run contradicts stops the run.
 demo: $(STAMP)
-	$(PY) -m maskedu demo
+	MASKEDU_STRICT=1 $(PY) -m maskedu demo
 
 ## pytest over tests/, the docstring examples in maskedu/, and nbval over every notebook, in fast mode.
 test: $(STAMP)
-	MASKEDU_FAST=1 $(PY) -m pytest maskedu --doctest-modules -p no:cacheprovider
-	MASKEDU_FAST=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	MASKEDU_STRICT=1 MASKEDU_FAST=1 $(PY) -m pytest maskedu --doctest-modules -p no:cacheprovider
+	MASKEDU_STRICT=1 MASKEDU_FAST=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 ## Open the notebooks in JupyterLab.
 lab: $(STAMP)
