@@ -1,0 +1,395 @@
+"""Claims a notebook makes about its own results, checked against the numbers of this run.
+
+A course that says "the model is confident on most faces" must show that it is, on the data the
+student has. Each such sentence goes through :func:`judge`, which prints it with a verdict:
+
+* ``holds``: this run's figures support it;
+* ``contradicted``: they do not (the notebook then says so instead of repeating the text);
+* ``too little data to tell``: there were too few faces, photos or attacks to decide either way
+  (fast mode, a tiny sample).
+
+>>> c = judge("most faces are classified right", 0.9 > 0.5, figures={"n": 20, "accuracy": 0.9}, display=False)
+>>> str(c)
+'Claim: most faces are classified right — holds (n=20, accuracy=0.9)'
+>>> bool(c), bool(judge("x", None, figures={}, display=False))
+(True, False)
+
+Numbers that describe this run are never typed into a notebook's markdown; :func:`say` renders a
+sentence from them instead::
+
+    say("The model classified {acc:.1%} of the {n} held-out faces right.", acc=ev.accuracy, n=len(ev))
+
+With ``MASKEDU_STRICT=1`` a contradicted claim raises :class:`ClaimContradicted` (after showing it),
+so a test run of the notebooks fails where the text and the data disagree.
+
+Rates come with a Wilson score interval (:func:`wilson_interval`), the interval that stays inside 0..1
+and behaves for 0 of n; :func:`faces_to_distinguish` says how many faces a rate needs before it can be
+told apart from a published one.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any, Mapping
+
+from .common import MaskeduError, ParameterError, ParameterTypeError, in_notebook
+
+__all__ = [
+    "HOLDS",
+    "CONTRADICTED",
+    "TOO_LITTLE",
+    "STRICT_ENV",
+    "ClaimContradicted",
+    "Claim",
+    "judge",
+    "is_strict",
+    "wilson_interval",
+    "faces_to_distinguish",
+    "say",
+    "Said",
+    "format_value",
+]
+
+HOLDS = "holds"
+CONTRADICTED = "contradicted"
+TOO_LITTLE = "too little data to tell"
+STRICT_ENV = "MASKEDU_STRICT"
+
+_VERDICTS = (HOLDS, CONTRADICTED, TOO_LITTLE)
+# Colour-blind-safe (Okabe & Ito): blue for holds, vermillion for contradicted, grey for too little data.
+_COLOURS = {HOLDS: "#0072B2", CONTRADICTED: "#D55E00", TOO_LITTLE: "#666666"}
+_MARKS = {HOLDS: "✓", CONTRADICTED: "✗", TOO_LITTLE: "?"}
+
+
+class ClaimContradicted(MaskeduError, AssertionError):
+    """Raised by :func:`judge` in strict mode (``MASKEDU_STRICT=1``) when this run's figures contradict a claim."""
+
+
+def is_strict() -> bool:
+    """True when ``MASKEDU_STRICT`` is 1/true/yes/on: contradicted claims then raise."""
+    return os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def format_value(value: Any) -> str:
+    """A figure as short text: floats to 4 significant digits, ``n/a`` for NaN or None (never ``nan``).
+
+    >>> format_value(0.123456), format_value(3), format_value(float("nan")), format_value((1, 2.5))
+    ('0.1235', '3', 'n/a', '(1, 2.5)')
+    """
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) or type(value).__name__.startswith("float"):
+        v = float(value)
+        if math.isnan(v):
+            return "n/a"
+        if math.isinf(v):
+            return "infinite" if v > 0 else "minus infinite"
+        return f"{v:.4g}"
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(format_value(v) for v in value) + ")"
+    return str(value)
+
+
+def _figures_text(figures: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={format_value(v)}" for k, v in figures.items())
+
+
+# --------------------------------------------------------------------------- claims
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A statement about this run's results and the verdict its figures give.
+
+    ``bool(claim)`` is True only when it holds; ``str(claim)`` is one line; in a notebook it shows as a
+    coloured line (blue: holds, vermillion: contradicted, grey: too little data).
+    """
+
+    statement: str
+    verdict: str
+    figures: dict
+    detail: str = ""
+    _shown_in: list = field(default_factory=list, repr=False, compare=False, hash=False)
+
+    def __post_init__(self):
+        if self.verdict not in _VERDICTS:
+            raise ParameterError(f"verdict={self.verdict!r} is not one of {_VERDICTS}.")
+
+    def __bool__(self) -> bool:
+        return self.verdict == HOLDS
+
+    @property
+    def holds(self) -> bool:
+        return self.verdict == HOLDS
+
+    @property
+    def contradicted(self) -> bool:
+        return self.verdict == CONTRADICTED
+
+    def __str__(self) -> str:
+        figs = _figures_text(self.figures)
+        text = f"Claim: {self.statement} — {self.verdict}"
+        if figs:
+            text += f" ({figs})"
+        if self.detail:
+            text += f". {self.detail}"
+        return text
+
+    def _repr_html_(self) -> str:
+        colour = _COLOURS[self.verdict]
+        figs = _figures_text(self.figures)
+        out = (f'<div style="border-left:4px solid {colour};padding:2px 8px;margin:2px 0">'
+               f'<b>Claim:</b> {html.escape(self.statement)} '
+               f'<b style="color:{colour}">{_MARKS[self.verdict]} {html.escape(self.verdict)}</b>')
+        if figs:
+            out += f' <span style="color:#444">({html.escape(figs)})</span>'
+        if self.detail:
+            out += f"<br><small>{html.escape(self.detail)}</small>"
+        return out + "</div>"
+
+    def _ipython_display_(self):
+        # judge() has already shown this claim in the cell that made it: the cell's own display of the
+        # returned value would show it a second time, so that one display is skipped.
+        count = _execution_count()
+        if count is not None and count in self._shown_in:
+            self._shown_in.remove(count)
+            return
+        _show_html(str(self), self._repr_html_())
+
+
+def _execution_count():
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return None
+    shell = get_ipython()
+    return None if shell is None else getattr(shell, "execution_count", None)
+
+
+def _show_html(text: str, html_text: str) -> None:
+    from IPython.display import display
+
+    display({"text/plain": text, "text/html": html_text}, raw=True)
+
+
+def _show(claim: Claim) -> None:
+    if in_notebook():
+        _show_html(str(claim), claim._repr_html_())
+        count = _execution_count()
+        if count is not None:
+            claim._shown_in.append(count)
+    else:
+        print(claim, flush=True)
+
+
+def judge(statement: str, holds: bool | None, *, figures: dict, detail: str = "", enough: bool = True,
+          display: bool = True) -> Claim:
+    """Give ``statement`` its verdict from ``holds`` and show it, with the ``figures`` it rests on.
+
+    ``holds`` is what the figures say (True/False), or None when they cannot say; ``enough=False`` (too
+    few faces, photos or attacks) gives "too little data to tell" whatever ``holds`` is. The claim is
+    displayed (a coloured line in a notebook, a printed line elsewhere) unless ``display=False``, and
+    returned. With ``MASKEDU_STRICT=1`` a contradicted claim raises :class:`ClaimContradicted` after
+    being shown.
+
+    >>> judge("0 faces reach 1.0", False, figures={"n": 40, "at_one": 3}, display=False).verdict
+    'contradicted'
+    >>> judge("0 faces reach 1.0", True, figures={"n": 2}, enough=False, display=False).verdict
+    'too little data to tell'
+    """
+    if not isinstance(statement, str) or not statement.strip():
+        raise ParameterTypeError(f"statement must be a non-empty string, got {statement!r}.")
+    if holds is not None and not isinstance(holds, bool):
+        if type(holds).__name__ in ("bool_", "bool"):  # numpy's bool (np.bool_; named "bool" in NumPy 2)
+            holds = bool(holds)
+        else:
+            raise ParameterTypeError(f"holds must be True, False or None, got {holds!r} ({type(holds).__name__}).")
+    if not isinstance(figures, Mapping):
+        raise ParameterTypeError(f"figures must be a dict of the numbers the verdict rests on, got {type(figures).__name__}.")
+    if not isinstance(detail, str):
+        raise ParameterTypeError(f"detail must be a string, got {type(detail).__name__}.")
+    enough = bool(enough)
+    if holds is None or not enough:
+        verdict = TOO_LITTLE
+    else:
+        verdict = HOLDS if holds else CONTRADICTED
+    claim = Claim(statement.strip(), verdict, dict(figures), detail)
+    if display:
+        _show(claim)
+    if verdict == CONTRADICTED and is_strict():
+        raise ClaimContradicted(f"{claim} (raised because {STRICT_ENV} is set)")
+    return claim
+
+
+# --------------------------------------------------------------------------- rates and intervals
+
+
+def _z(confidence: float) -> float:
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) and not type(confidence).__name__.startswith("float"):
+        raise ParameterTypeError(f"confidence must be a number between 0 and 1, got {confidence!r}.")
+    confidence = float(confidence)
+    if not 0.0 < confidence < 1.0:
+        raise ParameterError(f"confidence must be strictly between 0 and 1 (e.g. 0.95), got {confidence}.")
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
+
+
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not (isinstance(value, int) or type(value).__name__.startswith(("int", "uint"))):
+        raise ParameterTypeError(f"{name} must be a whole number, got {value!r} ({type(value).__name__}).")
+    value = int(value)
+    if value < 0:
+        raise ParameterError(f"{name} must be 0 or more, got {value}.")
+    return value
+
+
+def _wilson(p: float, n: int, z: float) -> tuple[float, float]:
+    z2 = z * z
+    denom = 1.0 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = z / denom * math.sqrt(max(p * (1 - p) / n + z2 / (4 * n * n), 0.0))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a rate of ``successes`` out of ``n`` (``confidence`` 0.95: 95%).
+
+    Unlike "rate +- 1.96 standard errors" it stays within 0..1 and is not empty for 0 or n successes.
+    With ``n == 0`` nothing is known: the interval is the whole (0.0, 1.0).
+
+    >>> lo, hi = wilson_interval(0, 214)
+    >>> lo, round(hi, 4)
+    (0.0, 0.0176)
+    >>> [round(v, 3) for v in wilson_interval(45, 50)]
+    [0.786, 0.957]
+    """
+    successes = _count("successes", successes)
+    n = _count("n", n)
+    if successes > n:
+        raise ParameterError(f"successes ({successes}) cannot exceed n ({n}).")
+    z = _z(confidence)
+    if n == 0:
+        return (0.0, 1.0)
+    return _wilson(successes / n, n, z)
+
+
+def faces_to_distinguish(successes_rate: float, reference: float, confidence: float = 0.95, *,
+                         limit: int = 10_000_000) -> int | None:
+    """The smallest number of faces at which a rate observed at ``successes_rate`` could be told apart
+    from ``reference``: its Wilson interval (at ``confidence``) would no longer contain ``reference``.
+
+    None when no number of faces up to ``limit`` would do (the two rates are equal or nearly so).
+    Against the paper's one-pixel success rate of 1.77%, a run where no attack succeeds needs 214 faces
+    before "0%" is distinguishable from 1.77%:
+
+    >>> faces_to_distinguish(0.0, 0.0177)
+    214
+    >>> faces_to_distinguish(0.5, 0.5) is None
+    True
+    """
+    p = _rate("successes_rate", successes_rate)
+    ref = _rate("reference", reference)
+    z = _z(confidence)
+    limit = _count("limit", limit)
+
+    def excludes(n: int) -> bool:
+        lo, hi = _wilson(p, n, z)
+        return ref < lo or ref > hi
+
+    if p == ref or limit < 1:
+        return None
+    hi = 1
+    while not excludes(hi):
+        if hi >= limit:
+            return None
+        hi = min(limit, hi * 2)
+    lo = hi // 2  # excludes(lo) is False (or lo == 0)
+    while hi - lo > 1:  # the interval narrows as n grows, so exclusion, once reached, stays
+        mid = (lo + hi) // 2
+        if excludes(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _rate(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) or type(value).__name__.startswith("float")):
+        raise ParameterTypeError(f"{name} must be a rate between 0 and 1, got {value!r} ({type(value).__name__}).")
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ParameterError(f"{name} must be a rate between 0 and 1 (e.g. 0.0177 for 1.77%), got {value}.")
+    return value
+
+
+# --------------------------------------------------------------------------- sentences of this run's numbers
+
+
+class Said(str):
+    """The text :func:`say` rendered; it was shown already, so a notebook cell ending with it shows nothing more."""
+
+    def _ipython_display_(self):
+        return None
+
+
+class _NA:
+    """Stands in for a missing or NaN value in :func:`say`: formats as ``n/a`` whatever the format spec."""
+
+    def __format__(self, spec: str) -> str:
+        return "n/a"
+
+    def __str__(self) -> str:
+        return "n/a"
+
+
+def _clean(value: Any) -> Any:
+    if value is None:
+        return _NA()
+    try:
+        if isinstance(value, float) or type(value).__name__.startswith("float"):
+            if math.isnan(float(value)):
+                return _NA()
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+def say(template: str, *, display: bool = True, **values: Any) -> Said:
+    """Render a sentence of this run's numbers as Markdown (printed outside a notebook) and return its text.
+
+    ``template`` uses ``str.format`` fields: ``say("{n} faces, {acc:.1%} right", n=120, acc=0.95)``. A
+    NaN or None value shows as ``n/a``, never ``nan``. Notebooks use this instead of typing a run's
+    figures into markdown cells, which would go stale the moment the data or the seed changes. The text
+    is returned (a ``str``; a notebook cell ending with ``say(...)`` still shows it only once).
+
+    >>> say("{n} faces, {acc:.1%} right", n=120, acc=0.95, display=False)
+    '120 faces, 95.0% right'
+    >>> say("accuracy {acc:.1%}", acc=float("nan"), display=False)
+    'accuracy n/a'
+    """
+    if not isinstance(template, str):
+        raise ParameterTypeError(f"template must be a string, got {type(template).__name__}.")
+    try:
+        text = template.format(**{k: _clean(v) for k, v in values.items()})
+    except KeyError as exc:
+        raise ParameterError(f"say(): the template names {exc.args[0]!r} but no such value was given "
+                             f"(given: {', '.join(sorted(values)) or 'none'}).") from None
+    except (IndexError, ValueError) as exc:
+        raise ParameterError(f"say(): cannot fill the template {template!r}: {exc}") from None
+    if display:
+        if in_notebook():
+            from IPython.display import Markdown
+            from IPython.display import display as show
+
+            show(Markdown(text))
+        else:
+            print(text, flush=True)
+    return Said(text)
