@@ -13,6 +13,7 @@ The modules follow the notebooks:
 ``maskedu.detect``          03: detect_masks(): photo in, labelled faces out
 ``maskedu.attack``          04-05: one_pixel_attack() with scipy's differential evolution
 ``maskedu.pattern``         06: the adversarial mask pattern and simulated annealing
+``maskedu.claims``          judge() and say(): the notebooks' claims checked against this run's figures
 ``maskedu.exercises``       checkable exercises for every notebook
 ==========================  ==============================================================
 
@@ -64,6 +65,9 @@ _EXPORTS: dict[str, str] = {
     "simulated_annealing": "pattern", "search_pattern": "pattern", "PatternSpace": "pattern", "make_decoy": "pattern",
     "get_detector": "pattern", "evaluate_worn": "pattern", "count_fitness": "pattern", "smooth_fitness": "pattern",
     "pattern_panel": "pattern_widgets", "make_schedule": "anneal", "acceptance_probability": "anneal",
+    # claims: the notebooks' statements checked against this run's figures
+    "Claim": "claims", "judge": "claims", "say": "claims", "ClaimContradicted": "claims",
+    "wilson_interval": "claims", "faces_to_distinguish": "claims",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
