@@ -1,5 +1,7 @@
 """The Kaggle download, with the Kaggle client faked at its API boundary (``download._kaggle_client``).
 
+The real client runs in a child process; :func:`use_client` puts a fake in its place, in this process.
+
 The fake writes a real zip, built here in the real Kaggle layout, where the client would write it; the
 archive checks, the extraction, the completion marker and the credential handling all run for real.
 """
@@ -128,11 +130,17 @@ def credentials(no_credentials, monkeypatch):
     return no_credentials
 
 
+def use_client(monkeypatch, factory) -> None:
+    """Replace the client boundary with ``factory(credentials)``, run in this process (not in a child)."""
+    monkeypatch.setattr(dl, "_CLIENT_IN_CHILD", False)
+    monkeypatch.setattr(dl, "_kaggle_client", factory)
+
+
 @pytest.fixture
 def fake(monkeypatch):
     """Install a FakeKaggle at the client boundary; ``fake.payload``/``fake.error`` can be changed per test."""
     client = FakeKaggle()
-    monkeypatch.setattr(dl, "_kaggle_client", lambda creds: client)
+    use_client(monkeypatch, lambda creds: client)
     return client
 
 
@@ -144,7 +152,7 @@ def forbid_client(monkeypatch):
     def boom(creds):
         raise AssertionError("the Kaggle client must not be used here")
 
-    monkeypatch.setattr(dl, "_kaggle_client", boom)
+    use_client(monkeypatch, boom)
 
 
 # --------------------------------------------------------------------------- a good archive
@@ -190,7 +198,7 @@ def test_the_data_folder_is_locked_against_a_second_installer_while_downloading(
                 os.close(fd)
             super().dataset_download_files(dataset, path=path, **kw)
 
-    monkeypatch.setattr(dl, "_kaggle_client", lambda creds: Probe())
+    use_client(monkeypatch, lambda creds: Probe())
     dl.download_dataset(quiet=True)
     assert seen == ["locked"]
     fd = os.open(common.data_dir(), os.O_RDONLY)
@@ -471,7 +479,7 @@ def test_kaggle_json_is_found_in_the_xdg_folder_when_no_kaggle_config_dir(no_cre
 def test_the_key_never_appears_in_output_logs_or_errors(kind, no_credentials, monkeypatch, capsys, caplog):
     _set_source(kind, no_credentials, monkeypatch)
     client = FakeKaggle(error=RuntimeError(f"401 Client Error: Unauthorized; Authorization: Bearer {SECRET}"), log_secret=True)
-    monkeypatch.setattr(dl, "_kaggle_client", lambda creds: client)
+    use_client(monkeypatch, lambda creds: client)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(dl.DownloadError) as info:
         dl.download_dataset()
@@ -557,7 +565,7 @@ def test_client_that_writes_no_archive_is_reported(credentials, monkeypatch):
         def dataset_download_files(self, *a, **kw):
             pass
 
-    monkeypatch.setattr(dl, "_kaggle_client", lambda creds: Silent())
+    use_client(monkeypatch, lambda creds: Silent())
     with pytest.raises(dl.DownloadError, match="no zip archives"):
         dl.download_dataset(quiet=True)
     assert data_entries() == []
