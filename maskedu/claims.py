@@ -52,6 +52,12 @@ __all__ = [
     "say",
     "Said",
     "format_value",
+    "PAPER_SOURCE",
+    "sign_test",
+    "check_better",
+    "check_saturation",
+    "check_margin_fitness",
+    "check_rate",
 ]
 
 HOLDS = "holds"
@@ -393,3 +399,169 @@ def say(template: str, *, display: bool = True, **values: Any) -> Said:
         else:
             print(text, flush=True)
     return Said(text)
+
+
+# --------------------------------------------------------------------------- notebooks 04-06: the attacks
+
+#: Where the published one-pixel figure comes from (notebooks 04 and 05 cite it beside their own rates).
+PAPER_SOURCE = "Hu, Wei & Bai 2021, 'Face mask detection and attack with one pixel change', one-pixel success rate"
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """One-sided exact sign test: the chance of ``wins`` or more of ``wins + losses`` untied pairs going
+    one way if either way were equally likely (ties are left out). 1.0 when there is no untied pair.
+
+    >>> sign_test(5, 0), sign_test(0, 0), round(sign_test(7, 3), 3)
+    (0.03125, 1.0, 0.172)
+    """
+    wins, losses = _count("wins", wins), _count("losses", losses)
+    k = wins + losses
+    if k == 0:
+        return 1.0
+    return sum(math.comb(k, i) for i in range(wins, k + 1)) / 2.0 ** k
+
+
+def _judge_share(statement: str, hits: int, n: int, threshold: float, *, most: bool, min_n: int,
+                 figures: dict, detail: str, display: bool) -> Claim:
+    """'More (most=True) / less (most=False) than ``threshold`` of the n items': decided by the 95%
+    Wilson interval of hits/n lying wholly on one side of the threshold, else too little data."""
+    lo, hi = wilson_interval(hits, n)
+    if lo > threshold:
+        holds = most
+    elif hi < threshold:
+        holds = not most
+    else:
+        holds = None
+    figures = dict(figures, share=hits / n if n else None, **{"95% interval": (lo, hi)})
+    return judge(statement, holds, figures=figures, detail=detail, enough=n >= min_n, display=display)
+
+
+def check_saturation(probs: Any, labels: Any, *, model: str = "the model", saturated: bool = True,
+                     share: float = 0.5, min_faces: int = 10, display: bool = True) -> Claim:
+    """Check "float32 rounds ``model``'s true-class probability to exactly 1.0 on most of these faces"
+    (``saturated=True``) or "on few of them" (``saturated=False``), on this run's probabilities.
+
+    Those faces are the ones the probability fitness cannot work on: every candidate that does not move
+    the logits a lot scores exactly 1.0 as well, and differential evolution sees ties. "Most" and "few"
+    mean more / less than ``share`` of the faces, told by the 95% Wilson interval of the share (too
+    little data when it straddles ``share`` or there are fewer than ``min_faces`` faces).
+
+    >>> import numpy as np
+    >>> p = np.array([[0.0, 1.0]] * 30, np.float32)
+    >>> check_saturation(p, [1] * 30, display=False).verdict
+    'holds'
+    >>> check_saturation(p, [1] * 30, saturated=False, display=False).verdict
+    'contradicted'
+    """
+    import numpy as np
+
+    probs = np.asarray(probs)
+    labels = np.asarray(labels).reshape(-1).astype(int)
+    if probs.ndim != 2 or len(probs) != len(labels):
+        raise ParameterError(f"probs must be (faces, classes) with one label per face; got {probs.shape} and {len(labels)} labels.")
+    p = probs.astype(np.float32)[np.arange(len(labels)), labels]
+    at_one = int((p == np.float32(1.0)).sum())
+    n = len(labels)
+    word = "most" if saturated else "few"
+    statement = (f"float32 rounds {model}'s true-class probability to exactly 1.0 on {word} of these faces "
+                 f"({'more' if saturated else 'less'} than {share:.0%}), so the probability fitness sees ties there")
+    figures = {"faces": n, "at exactly 1.0": at_one, "above 0.9999": int((p > 0.9999).sum())}
+    detail = f"{at_one} of {n} faces at exactly p = 1.0"
+    return _judge_share(statement, at_one, n, share, most=saturated, min_n=min_faces, figures=figures,
+                        detail=detail, display=display)
+
+
+def check_better(statement: str, a: Any, b: Any, *, names: tuple[str, str] = ("A", "B"), higher_is_better: bool = True,
+                 expect: bool = True, tolerance: float = 0.0, min_pairs: int = 10, alpha: float = 0.05,
+                 unit: str = "pairs", display: bool = True) -> Claim:
+    """Check "A does better than B" (``expect=True``) or "A does no better than B" (``expect=False``) on
+    paired scores: ``a[i]`` and ``b[i]`` come from the same face (or seed).
+
+    A pair where the two differ by more than ``tolerance`` is a win for one side. "A does better" holds
+    when A's wins outnumber B's beyond chance (a one-sided exact sign test at ``alpha``), is contradicted
+    when A wins no more pairs than B, and is too little to tell when A leads without reaching
+    significance; fewer than ``min_pairs`` pairs are always too little. ``expect=False`` swaps holds
+    and contradicted.
+
+    >>> check_better("x", [3] * 12, [1] * 12, display=False).verdict
+    'holds'
+    >>> check_better("x", [1] * 12, [1] * 12, display=False).verdict
+    'contradicted'
+    >>> check_better("x", [3] * 3, [1] * 3, display=False).verdict
+    'too little data to tell'
+    """
+    import numpy as np
+
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    b = np.asarray(b, dtype=np.float64).reshape(-1)
+    if a.shape != b.shape:
+        raise ParameterError(f"a and b must be paired (same length); got {len(a)} and {len(b)}.")
+    if np.isnan(a).any() or np.isnan(b).any():
+        raise ParameterError("a and b must hold numbers, not NaN: leave the failed pairs out first.")
+    d = (a - b) if higher_is_better else (b - a)
+    wins, losses = int((d > tolerance).sum()), int((d < -tolerance).sum())
+    n = len(d)
+    p = sign_test(wins, losses)
+    if p < alpha:
+        better = True
+    elif wins <= losses:
+        better = False
+    else:
+        better = None
+    holds = None if better is None else (better if expect else not better)
+    figures = {unit: n, f"{names[0]} better": wins, f"{names[1]} better": losses, "same": n - wins - losses,
+               "sign test p": p}
+    detail = (f"{names[0]} did better on {wins}, {names[1]} on {losses}, no difference on {n - wins - losses} of {n} {unit}"
+              + ("" if better is not None else f"; {names[0]} leads, but not by more than chance could give"))
+    return judge(statement, holds, figures=figures, detail=detail, enough=n >= min_pairs, display=display)
+
+
+def _paired_records(study: Any, key: str, a_match: dict, b_match: dict) -> tuple[list, list]:
+    """Values of ``key`` for the faces attacked under both settings, in face order."""
+    def pick(match):
+        return {r["index"]: r for r in study.records if all(r.get(k) == v for k, v in match.items())}
+    ra, rb = pick(a_match), pick(b_match)
+    both = sorted(set(ra) & set(rb))
+    return [ra[i][key] for i in both], [rb[i][key] for i in both]
+
+
+def check_margin_fitness(study: Any, *, model: str = "the model", better: bool = True, min_faces: int = 10,
+                         display: bool = True, **match: Any) -> Claim:
+    """Check "the margin fitness does better than the probability fitness on ``model``" (``better=True``)
+    or "does no better" (``better=False``), on the faces of an :class:`~maskedu.attack.AttackStudy`
+    attacked with both (``match`` narrows the settings, e.g. ``pixels=1``).
+
+    "Better" is per face: the attack ends with the lower logit margin (true logit minus the other), the
+    attacker's progress towards a flip, whether or not it flipped; see :func:`check_better`.
+    """
+    a, b = _paired_records(study, "final_margin", dict(match, fitness="margin"), dict(match, fitness="probability"))
+    statement = (f"the margin fitness does {'better' if better else 'no better'} than the probability fitness "
+                 f"on {model} (a lower logit margin at the end, face by face)")
+    return check_better(statement, a, b, names=("margin", "probability"), higher_is_better=False, expect=better,
+                        tolerance=1e-4, min_pairs=min_faces, unit="faces", display=display)
+
+
+def check_rate(statement: str, successes: int, n: int, *, above: float | None = None, below: float | None = None,
+               source: str = "", min_n: int = 10, display: bool = True) -> Claim:
+    """Check a success rate against a threshold: "``successes`` of ``n`` is above ``above``" or "below
+    ``below``" (give one), decided by the rate's 95% Wilson interval lying wholly on one side of it (too
+    little data to tell when the interval holds it, or below ``min_n``). ``source`` names where the
+    threshold comes from when it is a published figure; the figures then say how many attacks it would
+    take to tell this rate from it (:func:`faces_to_distinguish`).
+
+    >>> check_rate("rare", 0, 40, below=0.10, display=False).verdict
+    'holds'
+    >>> check_rate("rare", 0, 20, below=0.10, display=False).verdict
+    'too little data to tell'
+    """
+    if (above is None) == (below is None):
+        raise ParameterError("check_rate needs exactly one of above= or below=.")
+    successes, n = _count("successes", successes), _count("n", n)
+    threshold = _rate("above" if above is not None else "below", above if above is not None else below)
+    figures = {"successes": successes, "attacks": n,
+               ("above" if above is not None else "below"): threshold}
+    if source:
+        figures["attacks to tell apart"] = faces_to_distinguish(successes / n, threshold) if n else None
+    detail = f"threshold from {source}" if source else ""
+    return _judge_share(statement, successes, n, threshold, most=above is not None, min_n=min_n, figures=figures,
+                        detail=detail, display=display)
