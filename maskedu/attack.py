@@ -70,6 +70,10 @@ __all__ = [
     "plot_gallery",
     "plot_confidence_histogram",
     "plot_drops",
+    "plot_fitness_curves",
+    "best_candidate_curve",
+    "series_style",
+    "OKABE_ITO",
     "saturation",
     "PAPER_SUCCESS_RATE",
 ]
@@ -1010,19 +1014,23 @@ class AttackStudy:
         return out
 
     def table(self) -> list[dict]:
-        """One row per (pixels, fitness, popsize, maxiter): attacks, successes, success rate, mean and
-        median confidence drop, mean queries to success."""
+        """One row per (pixels, fitness, popsize, maxiter): attacks, successes, success rate with its 95%
+        Wilson interval (``ci_low``, ``ci_high``), mean and median confidence drop, mean queries to success
+        (NaN when nothing succeeded; the printed tables show "-")."""
         groups: dict[tuple, list[dict]] = {}
         for r in self.records:
             groups.setdefault((r["pixels"], r["fitness"], r["popsize"], r["maxiter"], r["colors"], r.get("method", "de")),
                               []).append(r)
+        from .claims import wilson_interval
+
         rows = []
         for (px, fit, pop, it, col, meth), recs in groups.items():
             wins = [r for r in recs if r["success"]]
             drops = np.array([r["confidence_drop"] for r in recs])
+            lo, hi = wilson_interval(len(wins), len(recs))
             rows.append(dict(
                 method=meth, pixels=px, fitness=fit, popsize=pop, maxiter=it, colors=col, budget=pop * (it + 1), attacks=len(recs),
-                successes=len(wins), success_rate=len(wins) / len(recs),
+                successes=len(wins), success_rate=len(wins) / len(recs), ci_low=lo, ci_high=hi,
                 mean_confidence_drop=float(drops.mean()), median_confidence_drop=float(np.median(drops)),
                 max_confidence_drop=float(drops.max()),
                 mean_queries_to_success=float(np.mean([r["queries"] for r in wins])) if wins else float("nan"),
@@ -1044,13 +1052,13 @@ class AttackStudy:
         return np.array([r[key] for r in self.records if all(r.get(k) == v for k, v in match.items())])
 
     def __str__(self) -> str:
-        head = f"{'method':>6} {'pixels':>6} {'fitness':>11} {'popsize':>7} {'gens':>4} {'colors':>7} {'attacks':>7} {'success':>8} {'rate':>6} {'mean drop':>9} {'med drop':>9} {'q to success':>12}"
+        head = f"{'method':>6} {'pixels':>6} {'fitness':>11} {'popsize':>7} {'gens':>4} {'colors':>7} {'attacks':>7} {'success':>8} {'rate [95% interval]':>22} {'mean drop':>9} {'med drop':>9} {'q to success':>12}"
         lines = [head]
         for r in self.table():
             q = "-" if math.isnan(r["mean_queries_to_success"]) else f"{r['mean_queries_to_success']:,.0f}"
             lines.append(
                 f"{r['method']:>6} {r['pixels']:>6} {r['fitness']:>11} {r['popsize']:>7} {r['maxiter']:>4} {r['colors']:>7} {r['attacks']:>7} "
-                f"{r['successes']:>8} {r['success_rate']:>6.1%} {r['mean_confidence_drop']:>9.4f} "
+                f"{r['successes']:>8} {_rate_text(r):>22} {r['mean_confidence_drop']:>9.4f} "
                 f"{r['median_confidence_drop']:>9.4f} {q:>12}"
             )
         if self.skipped:
@@ -1060,13 +1068,14 @@ class AttackStudy:
     def _repr_html_(self) -> str:
         cols = ["method", "pixels", "fitness", "popsize", "maxiter", "colors", "attacks", "successes", "success_rate",
                 "mean_confidence_drop", "median_confidence_drop", "mean_queries_to_success"]
-        out = ["<table><tr>" + "".join(f"<th>{c.replace('_', ' ')}</th>" for c in cols) + "</tr>"]
+        heads = {"success_rate": "success rate [95% interval]"}
+        out = ["<table><tr>" + "".join(f"<th>{heads.get(c, c.replace('_', ' '))}</th>" for c in cols) + "</tr>"]
         for r in self.table():
             cells = []
             for c in cols:
                 v = r[c]
                 if c == "success_rate":
-                    v = f"{v:.1%}"
+                    v = _rate_text(r)
                 elif isinstance(v, float):
                     v = "-" if math.isnan(v) else (f"{v:,.0f}" if c.startswith("mean_q") else f"{v:.4f}")
                 cells.append(f"<td>{v}</td>")
@@ -1079,6 +1088,52 @@ class AttackStudy:
 
     def __repr__(self) -> str:
         return f"<AttackStudy of {len(self.records)} attacks>\n{self}"
+
+
+class _StudyProgress:
+    """attack_many's progress: in a notebook one line updated in place (its last state, "40 of 40 attacks
+    done", is what a saved notebook keeps: a widget bar would be saved at 0%); elsewhere a tqdm bar."""
+
+    def __init__(self, total: int, show: bool):
+        from .common import in_notebook
+
+        self.total, self.done, self.started, self.last = total, 0, time.perf_counter(), 0.0
+        self.handle = self.bar = None
+        if not show or total == 0:
+            return
+        if in_notebook():
+            from IPython.display import display
+
+            self.handle = display(self._text(0), raw=True, display_id=True)
+        else:
+            self.bar = progress(total=total, desc="attacks")
+
+    def _text(self, successes: int, final: bool = False) -> dict:
+        took = time.perf_counter() - self.started
+        line = (f"attacks: {self.done} of {self.total} done, {successes} succeeded, {took:.0f} s"
+                + ("" if final or self.done == 0 else f" (about {took / self.done * (self.total - self.done):.0f} s to go)"))
+        return {"text/plain": line}
+
+    def update(self, successes: int) -> None:
+        self.done += 1
+        self.successes = successes
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(successes=successes)
+        elif self.handle is not None and (time.perf_counter() - self.last > 1.0 or self.done == self.total):
+            self.last = time.perf_counter()
+            self.handle.update(self._text(successes, final=self.done == self.total), raw=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.handle is not None:
+            self.handle.update(self._text(getattr(self, "successes", 0), final=True), raw=True)
+
+
+def _rate_text(row: dict) -> str:
+    """'2.5% [0.4%, 12.9%]': a table row's success rate and its 95% Wilson interval."""
+    return f"{row['success_rate']:.1%} [{row['ci_low']:.1%}, {row['ci_high']:.1%}]"
 
 
 def attack_many(
@@ -1132,7 +1187,7 @@ def attack_many(
     if not pixel_list or not fitness_list or not budget_list:
         raise ValueError("pixels, fitness and budgets each need at least one value.")
     scorer = as_scorer(predict)
-    probs, _ = scorer(_check_batch(imgs))
+    probs, prior_logits = scorer(_check_batch(imgs))
     predicted = probs.argmax(axis=1)
     skipped = []
     todo = []
@@ -1145,7 +1200,7 @@ def attack_many(
             todo.append(i)
     records, results = [], []
     configs = [(p, f, b) for p in pixel_list for f in fitness_list for b in budget_list]
-    bar = progress(total=len(todo) * len(configs), desc="attacks", disable=None if show_progress else True)
+    bar = _StudyProgress(len(todo) * len(configs), show_progress)
     try:
         for p, f, (pop, it) in configs:
             for i in todo:
@@ -1155,8 +1210,12 @@ def attack_many(
                 else:
                     res = one_pixel_attack(scorer, imgs[i], int(labs[i]), pixels=p, fitness=f, popsize=pop,
                                            maxiter=it, seed=seed + i, **attack_kwargs)
+                # the logit margins before and after (one extra image): unlike a float32 probability, they
+                # still tell a saturated face's attacks apart
+                _, final_logits = scorer(res.adversarial[None])
                 records.append(dict(
                     index=i, label=int(labs[i]), pixels=p, fitness=f, popsize=pop, maxiter=it, method=method,
+                    prior_margin=_margin(prior_logits[i], int(labs[i])), final_margin=_margin(final_logits[0], int(labs[i])),
                     colors=res.settings.get("colors", "any"), success=res.success,
                     prior_confidence=res.prior_confidence, final_confidence=res.final_confidence,
                     confidence_drop=res.confidence_drop, queries=res.queries, evaluations=res.evaluations,
@@ -1166,11 +1225,16 @@ def attack_many(
                 ))
                 if keep_results:
                     results.append(res)
-                bar.update(1)
-                bar.set_postfix(successes=sum(r["success"] for r in records))
+                bar.update(sum(r["success"] for r in records))
     finally:
         bar.close()
     return AttackStudy(records=records, results=results, skipped=skipped, seconds=time.perf_counter() - started)
+
+
+def _margin(logits: np.ndarray, label: int) -> float:
+    """The true class's logit minus the best other one (negative once the label has flipped)."""
+    z = np.asarray(logits, dtype=np.float64)
+    return float(z[label] - np.delete(z, label).max())
 
 
 def _check_batch(imgs: np.ndarray) -> np.ndarray:
@@ -1323,31 +1387,99 @@ def plot_confidence_histogram(probs: Any, labels: Any, *, ax=None):
     return _finish(ax.figure, created)
 
 
+#: Okabe & Ito's colour-blind-safe palette (black left out: it is the paper's marker), with a line style and
+#: a marker per series, so series differ in three ways, not by colour alone.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+LINE_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (3, 1, 1, 1, 1, 1)))
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def series_style(i: int) -> dict:
+    """Colour, line style and marker of the ``i``-th series of a plot (Okabe-Ito colours)."""
+    return dict(color=OKABE_ITO[i % len(OKABE_ITO)], ls=LINE_STYLES[i % len(LINE_STYLES)], marker=MARKERS[i % len(MARKERS)])
+
+
 def plot_study(study: AttackStudy, *, ax=None, paper: bool = True):
-    """Success rate as the number of pixels grows, one line per fitness and budget, the paper's 1.77% beside it."""
+    """Success rate as the number of pixels grows, one series per method, fitness and budget, each with its
+    95% Wilson interval as error bars, and the paper's 1.77% at one pixel beside them."""
     created = ax is None
     if created:
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=(6, 3.4))
+        _, ax = plt.subplots(figsize=(7, 3.8))
     rows = study.table()
     keys = sorted({(r["method"], r["fitness"], r["popsize"], r["maxiter"], r["colors"]) for r in rows})
-    for meth, fit, pop, it, col in keys:
+    for j, (meth, fit, pop, it, col) in enumerate(keys):
         mine = sorted((r for r in rows if (r["method"], r["fitness"], r["popsize"], r["maxiter"], r["colors"])
                        == (meth, fit, pop, it, col)), key=lambda r: r["pixels"])
         extra = ("" if col == "any" else f", {col} colours") + (", sparse search" if meth == "sparse" else "")
-        ax.plot([r["pixels"] for r in mine], [100 * r["success_rate"] for r in mine], marker="o",
-                ls="-" if fit == "margin" else "--", label=f"{fit}, {pop} x {it + 1} = {pop * (it + 1):,}{extra}")
+        x = np.array([r["pixels"] for r in mine], dtype=float) * (1.0 + 0.03 * (j - (len(keys) - 1) / 2))
+        y = np.array([100 * r["success_rate"] for r in mine])
+        err = np.array([[100 * (r["success_rate"] - r["ci_low"]) for r in mine],
+                        [100 * (r["ci_high"] - r["success_rate"]) for r in mine]])
+        style = series_style(j)
+        ax.errorbar(x, y, yerr=err, color=style["color"], ls=style["ls"], marker=style["marker"], capsize=3, lw=1.5,
+                    ms=6, label=f"{fit}, {pop} x {it + 1} = {pop * (it + 1):,}{extra} (n={mine[0]['attacks']})")
     if paper:
-        ax.scatter([1], [100 * PAPER_SUCCESS_RATE], marker="*", s=180, color="crimson", zorder=5,
-                   label="the paper: 1.77% at 1 pixel")
+        ax.scatter([1], [100 * PAPER_SUCCESS_RATE], marker="*", s=200, color="black", zorder=5,
+                   label="the paper (Hu et al. 2021): 1.77% at 1 pixel")
+    ax.set_xscale("log")
+    pix = sorted({r["pixels"] for r in rows})
+    ax.set_xticks(pix)
+    ax.set_xticklabels([str(p) for p in pix])
+    ax.minorticks_off()
     ax.set_xlabel("pixels changed")
-    ax.set_ylabel("success rate (%)")
+    ax.set_ylabel("success rate (%), 95% interval")
     ax.set_ylim(-3, 103)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     ax.figure.tight_layout()
     return _finish(ax.figure, created)
+
+
+def best_candidate_curve(result: AttackResult, predict: Any) -> dict[str, np.ndarray]:
+    """The best candidate of each generation of an attack, scored again: its true-class probability (as
+    float32 gives it) and its logit margin (true logit minus the other), which the probability hides once it
+    rounds to 1.0. ``predict`` is the model the attack ran on (a model, or a function with ``.both``)."""
+    scorer = as_scorer(predict)
+    if not result.history:
+        return dict(generation=np.zeros(0, int), probability=np.zeros(0), margin=np.zeros(0))
+    batch = np.stack([perturb(result.original, s.best_pixels.reshape(1, -1))[0] if len(s.best_pixels)
+                      else result.original for s in result.history])
+    probs, logits = scorer(batch)
+    margin = np.array([_margin(z, result.label) for z in logits])
+    return dict(generation=np.array([s.generation for s in result.history]),
+                probability=probs[:, result.label].astype(np.float64), margin=margin)
+
+
+def plot_fitness_curves(attacks: Mapping[str, Mapping[str, AttackResult]], predicts: Mapping[str, Any], *, fig=None):
+    """One column per model, two rows: the best candidate's true-class probability and its logit margin
+    per generation, one series per fitness. ``attacks[model][fitness]`` is an :class:`AttackResult` and
+    ``predicts[model]`` the model it ran on."""
+    created = fig is None
+    if created:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(5.2 * len(attacks), 5.6))
+    axes = fig.subplots(2, len(attacks), squeeze=False, sharex="col")
+    for c, (model_name, by_fitness) in enumerate(attacks.items()):
+        for j, (fit, res) in enumerate(by_fitness.items()):
+            curve = best_candidate_curve(res, predicts[model_name])
+            style = series_style(j)
+            for r, key in enumerate(("probability", "margin")):
+                axes[r, c].plot(curve["generation"], curve[key], color=style["color"], ls=style["ls"], marker=style["marker"],
+                                ms=4, markevery=max(1, len(curve["generation"]) // 12), lw=1.6, label=f"{fit} fitness")
+        axes[0, c].axhline(0.5, color="black", lw=0.8, ls=(0, (1, 2)), label="decision line")
+        axes[1, c].axhline(0.0, color="black", lw=0.8, ls=(0, (1, 2)), label="decision line")
+        axes[0, c].set_title(model_name, fontsize=10)
+        axes[0, c].set_ylabel("p(true class) of the best")
+        axes[1, c].set_ylabel("logit margin of the best")
+        axes[1, c].set_xlabel("generation")
+        for ax in axes[:, c]:
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _finish(fig, created)
 
 
 def plot_gallery(results: Sequence[AttackResult], *, n: int = 6, ncols: int = 3, only_success: bool = True):
@@ -1394,7 +1526,9 @@ def plot_drops(study: AttackStudy, *, ax=None, by: str = "pixels"):
         for r in study.records:
             if r[by] == v:
                 best[r["index"]] = max(best.get(r["index"], 0.0), r["confidence_drop"])
-        ax.bar(np.arange(len(faces)) + j * width, [best.get(f, 0.0) for f in faces], width=width, label=f"{by} = {v}")
+        ax.bar(np.arange(len(faces)) + j * width, [best.get(f, 0.0) for f in faces], width=width, label=f"{by} = {v}",
+               color=OKABE_ITO[j % len(OKABE_ITO)], hatch=("", "//", "..", "xx", "\\\\", "++", "oo")[j % 7],
+               edgecolor="white", lw=0.3)
     ax.set_xticks(np.arange(len(faces)) + 0.4 - width / 2)
     ax.set_xticklabels([str(f) for f in faces], fontsize=7)
     ax.set_xlabel("face")

@@ -445,3 +445,85 @@ def test_a_keras_model_without_a_logits_layer_works():
     np.testing.assert_allclose(np.exp(logits), probs, rtol=1e-4)  # log-probabilities stand in for logits
     res = one_pixel_attack(model, grey(), int(probs[0].argmax()), popsize=10, maxiter=1, seed=0)
     assert res.generations == 1 and len(res.history) == 2
+
+
+def test_study_table_gives_wilson_intervals_and_margins():
+    from maskedu.claims import wilson_interval
+
+    imgs = np.stack([grey(value=v) for v in (90, 100, 110)])
+    study = attack_many(fragile_logits, imgs, [0, 0, 0], pixels=(1,), fitness=("margin",), budgets=[(10, 5)],
+                        show_progress=False)
+    (row,) = study.table()
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_interval(row["successes"], row["attacks"]))
+    assert row["ci_low"] <= row["success_rate"] <= row["ci_high"]
+    text = str(study)
+    assert f"[{row['ci_low']:.1%}, {row['ci_high']:.1%}]" in text and "nan" not in text.lower()
+    assert "95% interval" in study._repr_html_()
+    for r in study.records:   # logit margins of the fragile model, before and after
+        z0 = fragile_logits(imgs[r["index"]][None])[0]
+        assert r["prior_margin"] == pytest.approx(z0[0] - z0[1])
+        za = fragile_logits(study.results[study.records.index(r)].adversarial[None])[0]
+        assert r["final_margin"] == pytest.approx(za[0] - za[1])
+        assert (r["final_margin"] < 0) == r["success"]
+
+
+def test_plot_study_series_differ_in_colour_style_and_marker():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from maskedu.attack import OKABE_ITO, plot_study
+
+    imgs = np.stack([grey(value=v) for v in (90, 100)])
+    study = attack_many(fragile_logits, imgs, [0, 0], pixels=(1, 2), fitness=("probability", "margin"),
+                        budgets=[(10, 2), (12, 2)], show_progress=False)
+    fig = plot_study(study)
+    series = [c for c in fig.axes[0].containers if not c.get_label().startswith("_")]
+    lines = [c.lines[0] for c in series]      # each series' data line, drawn with its error bars
+    assert len(lines) == 4 and all(len(c.lines[1]) == 2 for c in series)   # caps: the interval's two ends
+    assert len({ln.get_color() for ln in lines}) == 4 and all(ln.get_color() in OKABE_ITO for ln in lines)
+    assert len({str(ln.get_linestyle()) for ln in lines}) == 4
+    assert len({ln.get_marker() for ln in lines}) == 4
+    assert fig.axes[0].get_legend() is not None
+
+
+def test_best_candidate_curve_and_fitness_curve_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from maskedu.attack import best_candidate_curve, plot_fitness_curves
+
+    res = {f: one_pixel_attack(fragile_logits, grey(), 0, pixels=1, popsize=10, maxiter=4, fitness=f, seed=0,
+                               early_stop=False) for f in ("probability", "margin")}
+    curve = best_candidate_curve(res["margin"], fragile_logits)
+    assert len(curve["generation"]) == len(res["margin"].history)
+    # the margin of the best candidate is the fitness the margin attack recorded
+    assert curve["margin"] == pytest.approx([s.best_fitness for s in res["margin"].history])
+    assert curve["probability"] == pytest.approx([s.best_confidence for s in res["margin"].history])
+    fig = plot_fitness_curves({"a": res, "b": res}, {"a": fragile_logits, "b": fragile_logits})
+    assert len(fig.axes) == 4
+    assert {ln.get_label() for ln in fig.axes[0].get_lines()} >= {"probability fitness", "margin fitness"}
+
+
+def test_study_progress_in_a_notebook_ends_with_the_final_count(monkeypatch):
+    import maskedu.attack as A
+    import maskedu.common as C
+
+    shown = []
+
+    class Handle:
+        def update(self, obj, raw=False):
+            shown.append(obj["text/plain"])
+
+    monkeypatch.setattr(C, "in_notebook", lambda: True)
+    import IPython.display
+
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False, display_id=None: (shown.append(obj["text/plain"]), Handle())[1])
+    bar = A._StudyProgress(3, True)
+    for k in (0, 1, 1):
+        bar.update(k)
+    bar.close()
+    assert shown[0].startswith("attacks: 0 of 3")
+    assert shown[-1].startswith("attacks: 3 of 3 done, 1 succeeded") and "to go" not in shown[-1]
+    silent = A._StudyProgress(3, False)
+    silent.update(0)
+    silent.close()
