@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .annotations import CLASS_NAMES
-from .common import artifact_path, budget, check_choice, check_int, check_number, in_notebook
+from .common import MaskeduError, artifact_path, budget, check_choice, check_int, check_number, in_notebook
 
 __all__ = [
     "PAPER_ACCURACY",
@@ -50,6 +50,7 @@ __all__ = [
     "evaluate",
     "save_model",
     "load_model",
+    "ModelError",
     "PredictFn",
     "make_predict_fn",
     "get_model",
@@ -885,15 +886,32 @@ def save_model(model, path: str | os.PathLike) -> Path:
     return path
 
 
+class ModelError(MaskeduError, ValueError):
+    """A model that cannot be used: an unreadable model file, outputs that are not finite numbers, or more or
+    fewer outputs than class names. The message names the file or the model and what to do."""
+
+
 def load_model(path: str | os.PathLike):
-    """Load a ``.keras`` model with Keras's ``safe_mode=True`` (refuses files that would run arbitrary code)."""
+    """Load a ``.keras`` model with Keras's ``safe_mode=True`` (refuses files that would run arbitrary code).
+
+    A file Keras cannot read (empty, truncated, not a model) raises :class:`ModelError` naming it.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model at {path}; train one (maskedu.model.train) and save_model() it first, "
                                 "or call get_model() which does both.")
     if path.suffix != ".keras":
         raise ValueError(f"load_model reads .keras files only (no pickle/HDF5-with-code), got {path.name!r}.")
-    return _keras().saving.load_model(path, safe_mode=True, compile=False)
+    import zipfile
+
+    advice = ("save_model() a trained model over it, or call get_model(retrain=True) to train and save a new one.")
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" about a file that is there
+        raise ModelError(f"{path} is not a saved model: a .keras file is a zip archive and this one "
+                         f"({path.stat().st_size:,} bytes) is not, or is cut short. {advice}")
+    try:
+        return _keras().saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:
+        raise ModelError(f"{path} could not be loaded as a model ({type(exc).__name__}: {exc}). {advice}") from exc
 
 
 # =========================================================================== fast prediction
@@ -909,9 +927,9 @@ class PredictFn:
     """
 
     def __init__(self, model):
+        import keras
         import tensorflow as tf
 
-        keras = _keras()
         self.model = model
         self.input_shape = tuple(model.input_shape[1:])
         try:
@@ -919,6 +937,7 @@ class PredictFn:
         except ValueError:
             raise ValueError("make_predict_fn needs a model whose logits layer is named 'logits' "
                              "(build_resnet makes one).") from None
+        self.n_classes = int(logits_layer.output.shape[-1])
         self._sub = keras.Model(model.inputs, logits_layer.output)
         sub = self._sub
         spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
@@ -988,9 +1007,10 @@ def get_model(crops=None, verbose: bool = True, *, path: str | os.PathLike | Non
     """
     target = Path(path) if path else artifact_path("models/resnet.keras")
     if target.is_file() and not retrain:
+        model = load_model(target)  # a corrupt file raises ModelError naming it, before anything is printed
         if verbose:
             print(f"Loaded the trained model from {target}")
-        return load_model(target)
+        return model
     if verbose:
         print(f"No trained model at {target}: training one now (fast mode: a quick one) ...")
     if crops is None:
