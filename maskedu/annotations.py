@@ -272,13 +272,14 @@ class Dataset:
 
 import csv
 import difflib
+import sys
 import itertools
 import json
 import re
 import xml.etree.ElementTree as ET
 from typing import Iterable, Mapping, Sequence
 
-from .imaging import ImageError, box_is_valid, clip_box, is_image_file
+from .imaging import REASON_NOT_REGULAR, ImageError, box_is_valid, clip_box, image_header, is_image_file
 
 #: The 20 class names of the Kaggle "Face Mask Detection Dataset" (Wobot Intelligence).
 KAGGLE_CLASS_NAMES: tuple[str, ...] = (
@@ -359,7 +360,7 @@ def check_box(box: Sequence[float], width: int, height: int) -> BoxCheck:
     """
     try:
         values = [float(v) for v in box]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too large for a float (JSON allows 1e400 as 1000...0)
         return BoxCheck(None, reason=REASON_MALFORMED_BOX)
     if len(values) != 4 or not np.isfinite(values).all():
         return BoxCheck(None, reason=REASON_MALFORMED_BOX)
@@ -428,24 +429,33 @@ def image_size(path: str | Path) -> tuple[int, int]:
     """``(width, height)`` of an image file as :func:`maskedu.imaging.load_image` would return it,
     read from the header only (no decoding); EXIF rotation by 90 degrees swaps the two.
 
-    Raises :class:`maskedu.imaging.ImageError` for a file PIL cannot identify.
+    Raises :class:`maskedu.imaging.ImageError` for what ``load_image`` refuses before decoding: a
+    missing or special file (FIFO, device, folder), an unknown format, a header over ``MAX_PIXELS``.
+    Its ``reason`` is what the loaders write in their report.
     """
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-            try:
-                orientation = img.getexif().get(0x0112, 1)
-            except Exception:  # a broken EXIF block does not stop load_image either
-                orientation = 1
-    except FileNotFoundError as exc:
-        raise ImageError(path, "file not found.") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(path, f"is not an image PIL can read ({exc}).") from exc
+    width, height, orientation = image_header(path)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    return int(width), int(height)
+    return width, height
+
+
+def _drop_image(report: LoadReport, item: str, exc: ImageError, refused: list[str]) -> None:
+    """Report an image the loaders cannot use, by the kind of problem; the details go in one note (see _note_refused)."""
+    report.drop(item, exc.reason)
+    refused.append(f"{item}: {exc.problem}")
+
+
+def _note_refused(report: LoadReport, refused: list[str]) -> None:
+    if refused:
+        report.notes.append(f"images refused ({len(refused)}): " + "; ".join(refused[:3]) + ("; ..." if len(refused) > 3 else ""))
+
+
+def _is_special(path: Path) -> bool:
+    """True for a folder entry that is neither a folder nor a regular file (a FIFO, device, socket or broken link)."""
+    try:
+        return not path.is_dir() and not path.is_file()
+    except OSError:
+        return True
 
 
 def _listdir(folder: Path) -> list[Path]:
@@ -584,6 +594,8 @@ def _read_kaggle_json(path: Path) -> tuple[str | None, list, str | None]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         return None, [], f"{type(exc).__name__}: {exc}"
+    except RecursionError:  # brackets nested deeper than Python's recursion limit
+        return None, [], f"nested too deeply to read (over {sys.getrecursionlimit()} levels of brackets)"
     if not isinstance(data, dict) or not isinstance(data.get("Annotations", []), list):
         return None, [], "expected an object with an 'Annotations' list"
     return data.get("FileName"), data.get("Annotations", []), None
@@ -697,7 +709,7 @@ def load_annotations(
             "there are no annotations to load. For XML annotations use load_voc(root)."
         )
     report = LoadReport()
-    image_files = [p for p in _listdir(layout.images_dir) if p.is_file()]
+    image_files = [p for p in _listdir(layout.images_dir) if not p.is_dir()]  # special files too: reported, not skipped
     on_disk = {p.name: p for p in image_files if is_image_file(p)}
     stems: dict[str, list[str]] = {}
     for name in on_disk:
@@ -711,7 +723,10 @@ def load_annotations(
     json_boxes: dict[str, list[tuple[list, str, str]]] = {}  # name -> [(box, class, item)]
     broken_json: set[str] = set()
     filename_mismatch = []
-    for jf in sorted(p for p in _listdir(layout.annotations_dir) if p.is_file()):
+    for jf in sorted(p for p in _listdir(layout.annotations_dir) if not p.is_dir()):
+        if _is_special(jf):  # reading a FIFO would wait forever
+            report.drop(f"annotations/{jf.name}", REASON_NOT_REGULAR)
+            continue
         if jf.suffix.lower() != ".json":
             report.drop(f"annotations/{jf.name}", "not a JSON annotation file")
             continue
@@ -768,6 +783,7 @@ def load_annotations(
     # ---- merge: JSON where it exists, else the CSV
     names = sorted(set(json_boxes) | set(csv_boxes) | (broken_json & set(on_disk)))
     images: list[ImageRecord] = []
+    refused: list[str] = []
     overshoot: list[float] = []
     json_only = csv_only = disagreeing = missing_from_csv = csv_for_broken = 0
     lower_disk = {n.lower(): p for n, p in on_disk.items()}
@@ -813,8 +829,8 @@ def load_annotations(
             continue
         try:
             width, height = image_size(path)
-        except ImageError:
-            report.drop(f"{name} ({_n(len(entries), 'box')})", "unreadable image")
+        except ImageError as exc:
+            _drop_image(report, f"{name} ({_n(len(entries), 'box')})", exc, refused)
             continue
         boxes: list[FaceBox] = []
         for box, classname, item in entries:
@@ -827,6 +843,7 @@ def load_annotations(
 
     # ---- the summary's notes
     _count_kept_boxes(report, images, overshoot)
+    _note_refused(report, refused)
     if case_fixed:
         report.notes.append(f"image names matched ignoring case: {_n(len(case_fixed), 'image')} ({_examples(case_fixed)}).")
     if layout.csv_path is None:
@@ -1021,7 +1038,7 @@ def load_class_folders(root: str | Path, class_map: Mapping[str, str | None] | N
                 unmapped_dirs.append(child)
             else:
                 class_dirs.append((child, lookup[key]))
-        elif child.is_file():
+        else:
             report.drop(child.name, "file outside the class folders")
     if not class_dirs and not unmapped_dirs:
         nested = [d for d in _listdir(root) if d.is_dir() and any(_norm(c.name) in lookup for c in _listdir(d) if c.is_dir())]
@@ -1034,8 +1051,9 @@ def load_class_folders(root: str | Path, class_map: Mapping[str, str | None] | N
     for d in unmapped_dirs:
         n = sum(1 for f in d.rglob("*") if f.is_file())
         report.drop(f"{d.name}/ ({n} files)", "folder's class maps to None in class_map")
-    files = [(f, label, d) for d, label in class_dirs for f in sorted(d.rglob("*")) if f.is_file()]
+    files = [(f, label, d) for d, label in class_dirs for f in sorted(d.rglob("*")) if not f.is_dir()]
     images = []
+    refused: list[str] = []
     for f, label, d in progress(files, desc="reading folders", disable=None if len(files) > 500 else True):
         rel = f.relative_to(root).as_posix()
         if not is_image_file(f):
@@ -1043,11 +1061,12 @@ def load_class_folders(root: str | Path, class_map: Mapping[str, str | None] | N
             continue
         try:
             width, height = image_size(f)
-        except ImageError:
-            report.drop(rel, "unreadable image")
+        except ImageError as exc:
+            _drop_image(report, rel, exc, refused)
             continue
         images.append(ImageRecord(f, [], label, width, height))
     report.images_kept = len(images)
+    _note_refused(report, refused)
     report.raw_class_counts = Counter(d.name for r in images for d, _ in class_dirs if d in r.path.parents)
     seen_names = {_norm(d.name) for d, _ in class_dirs} | {_norm(d.name) for d in unmapped_dirs}
     for key in cmap:
@@ -1098,7 +1117,7 @@ def load_voc(root: str | Path, class_map: Mapping[str, str | None] | None = None
     images_dir, ann_dir = pair
     cmap = check_class_map(class_map, VOC_CLASS_MAP)
     report = LoadReport()
-    files = [p for p in _listdir(images_dir) if p.is_file()]
+    files = [p for p in _listdir(images_dir) if not p.is_dir()]  # special files too: reported, not skipped
     on_disk = {p.name: p for p in files if is_image_file(p)}
     for p in files:
         if not is_image_file(p):
@@ -1106,7 +1125,8 @@ def load_voc(root: str | Path, class_map: Mapping[str, str | None] | None = None
     by_stem: dict[str, list[Path]] = {}
     for p in on_disk.values():
         by_stem.setdefault(p.stem, []).append(p)
-    xmls = [p for p in _listdir(ann_dir) if p.is_file()]
+    xmls = [p for p in _listdir(ann_dir) if not p.is_dir()]
+    refused: list[str] = []
     matched_by: Counter = Counter()
     disagree: list[str] = []
     used: dict[Path, str] = {}
@@ -1114,6 +1134,9 @@ def load_voc(root: str | Path, class_map: Mapping[str, str | None] | None = None
     overshoot: list[float] = []
     size_mismatch: list[str] = []
     for xf in xmls:
+        if _is_special(xf):  # parsing a FIFO would wait forever
+            report.drop(f"{ann_dir.name}/{xf.name}", REASON_NOT_REGULAR)
+            continue
         if xf.suffix.lower() != ".xml":
             report.drop(f"{ann_dir.name}/{xf.name}", "not an XML annotation file")
             continue
@@ -1147,14 +1170,14 @@ def load_voc(root: str | Path, class_map: Mapping[str, str | None] | None = None
             continue
         try:
             width, height = image_size(path)
-        except ImageError:
-            report.drop(path.name, "unreadable image")
+        except ImageError as exc:
+            _drop_image(report, path.name, exc, refused)
             continue
         xml_w, xml_h = _xml_text(node, "size/width"), _xml_text(node, "size/height")
         try:
             if xml_w and xml_h and float(xml_w) > 0 and (int(float(xml_w)), int(float(xml_h))) != (width, height):
                 size_mismatch.append(f"{xf.name}: <size> {xml_w}x{xml_h}, file {width}x{height}")
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, NaN or infinite: the file's size is used anyway
             pass
         boxes: list[FaceBox] = []
         for i, obj in enumerate(node.findall("object")):
@@ -1175,6 +1198,7 @@ def load_voc(root: str | Path, class_map: Mapping[str, str | None] | None = None
             continue
         images.append(ImageRecord(path, boxes, None, width, height))
     _count_kept_boxes(report, images, overshoot)
+    _note_refused(report, refused)
     if disagree:
         how = ", ".join(f"{n} by {k}" for k, n in matched_by.most_common())
         report.notes.append(
