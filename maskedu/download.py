@@ -15,7 +15,8 @@ and a banner says which data is used and why. Underneath:
   package and installs it with :func:`install_archive`.
 * :func:`install_archive` installs a zip you fetched yourself (for example from the dataset's web page):
   it checks the archive first (:func:`check_archive`: zip structure, no absolute paths, no ``..``, no
-  links, a cap on the unpacked size), unpacks it into a hidden temporary folder, checks the layout
+  links, caps on the unpacked size and on the compression ratio of each member and of the whole archive),
+  unpacks it into a hidden temporary folder, checks the layout
   (:func:`check_layout`), writes a completion marker last and renames the folder into place. An
   interrupted download or extraction never leaves a folder that looks finished, and a second call finds
   the finished dataset and does nothing.
@@ -33,6 +34,7 @@ import codecs
 import html
 import json
 import logging
+import lzma
 import os
 import re
 import shutil
@@ -94,6 +96,9 @@ MAX_UNCOMPRESSED_BYTES = 10 * 2**30
 MAX_MEMBERS = 100_000
 #: A member over 1 MiB that unpacks more than this many times its packed size is treated as a zip bomb.
 MAX_COMPRESSION_RATIO = 200
+#: An archive unpacking to over 1 MiB and more than this many times its size on disk is a zip bomb too
+#: (many small members each under the per-member rule). JPEG and PNG images barely compress (about 1x).
+MAX_ARCHIVE_RATIO = 50
 _RATIO_MIN_BYTES = 2**20
 _FREE_SPACE_MARGIN = 64 * 2**20
 _CHUNK = 2**20
@@ -699,7 +704,9 @@ def _safe_parts(name: str) -> tuple[str, ...]:
     return parts
 
 
-def _plan(zf: zipfile.ZipFile, archive: Path, *, max_bytes: int, max_members: int) -> tuple[list[tuple[zipfile.ZipInfo, tuple[str, ...]]], ArchiveSummary]:
+def _plan(
+    zf: zipfile.ZipFile, archive: Path, *, max_bytes: int, max_members: int, max_ratio: float = MAX_ARCHIVE_RATIO
+) -> tuple[list[tuple[zipfile.ZipInfo, tuple[str, ...]]], ArchiveSummary]:
     """Check every entry of an open archive's directory; return what to extract, or raise ArchiveError."""
     infos = zf.infolist()
     if len(infos) > max_members:
@@ -751,6 +758,14 @@ def _plan(zf: zipfile.ZipFile, archive: Path, *, max_bytes: int, max_members: in
     if clash:
         name = "/".join(sorted(clash)[0])
         raise ArchiveError(f"Refused {archive.name}: {name!r} is both a file and a folder.")
+    # The whole archive's ratio, against the smaller of the packed sizes and the file's own size
+    # (members that share their packed data would otherwise count it many times).
+    on_disk = max(1, min(packed, archive.stat().st_size))
+    if total > _RATIO_MIN_BYTES and total > max_ratio * on_disk:
+        raise ArchiveError(
+            f"Refused {archive.name}: the whole archive unpacks to {total:,} bytes from {on_disk:,} "
+            f"({total / on_disk:.0f} times, more than max_ratio={max_ratio:g}; a zip bomb?). Nothing was installed."
+        )
     summary = ArchiveSummary(path=archive, files=len(files), folders=len(folders), total_bytes=total, packed_bytes=packed)
     return plan, summary
 
@@ -758,7 +773,7 @@ def _plan(zf: zipfile.ZipFile, archive: Path, *, max_bytes: int, max_members: in
 def _open_zip(archive: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError) as exc:
+    except Exception as exc:  # zipfile parses untrusted bytes: any failure (even NotImplementedError) means damage
         size = archive.stat().st_size if archive.exists() else 0
         raise ArchiveError(
             f"Refused {archive.name} ({size} bytes): it is not a complete zip archive ({exc}). "
@@ -766,14 +781,24 @@ def _open_zip(archive: Path) -> zipfile.ZipFile:
         ) from None
 
 
-def check_archive(archive: str | os.PathLike, *, max_bytes: int = MAX_UNCOMPRESSED_BYTES, max_members: int = MAX_MEMBERS) -> ArchiveSummary:
+def check_archive(
+    archive: str | os.PathLike,
+    *,
+    max_bytes: int = MAX_UNCOMPRESSED_BYTES,
+    max_members: int = MAX_MEMBERS,
+    max_ratio: float = MAX_ARCHIVE_RATIO,
+) -> ArchiveSummary:
     """Check a zip before unpacking it; raise :class:`ArchiveError` saying what is wrong.
 
     Refuses an archive that is not a complete zip, has an entry with an absolute path, a drive letter,
     a backslash or a ``..`` component, a symbolic link or other special file, an encrypted or duplicated
-    entry, a member that inflates suspiciously (a zip bomb), more than ``max_members`` entries or more
-    than ``max_bytes`` unpacked. The CRC of every member is checked while it is unpacked by
-    :func:`install_archive` (the archive is read once, not twice).
+    entry, more than ``max_members`` entries (100,000) or more than ``max_bytes`` unpacked (10 GiB).
+    Zip bombs are refused twice over: a member over 1 MiB may unpack to at most
+    :data:`MAX_COMPRESSION_RATIO` (200) times its packed size, and an archive unpacking to over 1 MiB
+    to at most ``max_ratio`` (:data:`MAX_ARCHIVE_RATIO`, 50) times its size, so thousands of small
+    members of zeros are caught too. Images barely compress, so a real dataset is far below both.
+    The CRC of every member is checked while it is unpacked by :func:`install_archive` (the archive is
+    read once, not twice).
 
     >>> check_archive("face-mask-detection-dataset.zip")  # doctest: +SKIP
     ArchiveSummary(... files=10351 ...)
@@ -782,7 +807,7 @@ def check_archive(archive: str | os.PathLike, *, max_bytes: int = MAX_UNCOMPRESS
     if not archive.is_file():
         raise ArchiveError(f"There is no archive at {archive}.")
     with _open_zip(archive) as zf:
-        return _plan(zf, archive, max_bytes=max_bytes, max_members=max_members)[1]
+        return _plan(zf, archive, max_bytes=max_bytes, max_members=max_members, max_ratio=max_ratio)[1]
 
 
 # --------------------------------------------------------------------------- layout and installation
@@ -996,11 +1021,12 @@ def install_archive(
     quiet: bool = False,
     max_bytes: int = MAX_UNCOMPRESSED_BYTES,
     max_members: int = MAX_MEMBERS,
+    max_ratio: float = MAX_ARCHIVE_RATIO,
 ) -> Path:
     """Check and unpack the Kaggle dataset's zip into ``<dest>/face-mask-detection-dataset``; return that folder.
 
     Use it for a zip downloaded by hand from the dataset's web page. The archive is checked first
-    (:func:`check_archive`), unpacked with a progress bar into a hidden temporary folder beside the
+    (:func:`check_archive`, with these limits), unpacked with a progress bar into a hidden temporary folder beside the
     destination (CRCs verified), its layout checked (:func:`check_layout`), a completion marker written
     last, and only then renamed into place. Any failure or interruption removes the temporary folder, so
     nothing half-done ever looks finished. An installed dataset is left alone unless ``force=True``.
@@ -1019,17 +1045,21 @@ def install_archive(
             return target
         if not archive.is_file():
             raise ArchiveError(f"There is no archive at {archive}.")
-        summary = _install(archive, target, force=force, quiet=quiet, max_bytes=max_bytes, max_members=max_members)
+        summary = _install(
+            archive, target, force=force, quiet=quiet, max_bytes=max_bytes, max_members=max_members, max_ratio=max_ratio
+        )
     log.info("installed %s (%d files, %d bytes) from %s", target, summary.files, summary.total_bytes, archive)
     _say(quiet, f"Installed {summary.files} files ({summary.total_bytes / 1e6:.1f} MB) in {target}.")
     return target
 
 
-def _install(archive: Path, target: Path, *, force: bool, quiet: bool, max_bytes: int, max_members: int) -> ArchiveSummary:
+def _install(
+    archive: Path, target: Path, *, force: bool, quiet: bool, max_bytes: int, max_members: int, max_ratio: float
+) -> ArchiveSummary:
     """install_archive's work, under the folder lock."""
     _refuse_unfinished(target, force)
     with _open_zip(archive) as zf:
-        plan, summary = _plan(zf, archive, max_bytes=max_bytes, max_members=max_members)
+        plan, summary = _plan(zf, archive, max_bytes=max_bytes, max_members=max_members, max_ratio=max_ratio)
         free = shutil.disk_usage(target.parent).free
         if free < summary.total_bytes + _FREE_SPACE_MARGIN:
             raise DownloadError(
@@ -1042,7 +1072,7 @@ def _install(archive: Path, target: Path, *, force: bool, quiet: bool, max_bytes
         try:
             try:
                 _extract(zf, plan, partial, summary.total_bytes, quiet=quiet)
-            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError) as exc:
                 raise ArchiveError(f"Refused {archive.name}: it is damaged ({exc}). Download it again.") from None
             except OSError as exc:
                 raise DownloadError(f"Unpacking {archive.name} into {target.parent} failed: {exc}") from None

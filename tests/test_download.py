@@ -596,6 +596,120 @@ def test_the_basic_auth_form_of_the_key_is_redacted_too(credentials):
     assert dl._redact(header) == "Authorization: Basic ***"
 
 
+# --------------------------------------------------------------------------- zip bombs made of many small members
+
+
+def _zeros_zip(path: Path, members: int, size: int) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for i in range(members):
+            zf.writestr(f"{SUB}/images/{i:05d}.png", bytes(size))
+    return path
+
+
+def test_a_bomb_of_many_one_mib_members_is_refused_as_a_whole(tmp_path, no_credentials):
+    """The reported attack, scaled down: members of exactly 1 MiB of zeros, each under the per-member rule."""
+    archive = _zeros_zip(tmp_path / "bomb.zip", 40, 2**20)
+    assert archive.stat().st_size < 100_000  # 40 MiB unpacked from a few dozen kB
+    with pytest.raises(dl.ArchiveError, match="zip bomb") as info:
+        dl.check_archive(archive)
+    assert "the whole archive" in str(info.value)
+    with pytest.raises(dl.ArchiveError, match="zip bomb"):
+        dl.install_archive(archive, quiet=True)
+    assert data_entries() == []
+
+
+def test_hundreds_of_small_high_ratio_members_are_refused_with_the_default_limits(tmp_path, no_credentials):
+    archive = _zeros_zip(tmp_path / "bomb.zip", 300, 32 * 2**10)  # 9.4 MiB from about 50 kB
+    with pytest.raises(dl.ArchiveError, match="zip bomb"):
+        dl.check_archive(archive)
+
+
+def test_the_whole_archive_ratio_limit_is_a_parameter(tmp_path, no_credentials):
+    archive = tmp_path / "a.zip"
+    entries = kaggle_entries()
+    for i in range(4):  # 2.4 MB of text that deflates hundreds of times, in members under 1 MiB
+        entries[f"notes-{i}.txt"] = b"mask " * 120_000
+    archive.write_bytes(build_zip(entries))
+    ratio = 2_400_000 / archive.stat().st_size  # about 20: the noise images barely compress
+    assert 5 < ratio < dl.MAX_ARCHIVE_RATIO
+    assert dl.check_archive(archive).total_bytes > 2_400_000
+    with pytest.raises(dl.ArchiveError, match="max_ratio=5"):
+        dl.check_archive(archive, max_ratio=5)
+
+
+def test_image_datasets_pass_the_ratio_checks(tmp_path, no_credentials, sample_root):
+    """JPEG and PNG barely compress: the built-in sample (Kaggle layout, PNG and JPEG photos) and noise images pass."""
+    archive = tmp_path / "sample.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(sample_root.rglob("*")):
+            zf.write(path, path.relative_to(sample_root.parent).as_posix())
+        for i in range(40):
+            zf.writestr(f"extra/{i}.jpg", _image_bytes("JPEG", 100 + i))
+            zf.writestr(f"extra/{i}.png", _image_bytes("PNG", 200 + i))
+    summary = dl.check_archive(archive)
+    assert summary.total_bytes > 2**20  # big enough for the whole-archive rule to apply
+    assert summary.total_bytes < 3 * archive.stat().st_size
+
+
+_KINDS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "link": stat.S_IFLNK, "fifo": stat.S_IFIFO, "none": 0}
+_METHODS = [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]
+member = st.tuples(
+    st.one_of(st.sampled_from(["train.csv", "a/b.png", "a", "a/", "../x", "/abs", "C:x", "a\\b", "./a/./c", "\x00n"]),
+              st.text(min_size=0, max_size=12)),
+    st.sampled_from(["zeros", "noise", "text"]),
+    st.integers(0, 300_000),
+    st.sampled_from(list(_KINDS)),
+    st.sampled_from(_METHODS),
+    st.booleans(),  # the "encrypted" flag
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(member, max_size=8),
+    st.integers(1, 2_000_000),
+    st.integers(1, 12),
+    st.sampled_from([None, "truncate", "flip"]),
+    st.integers(0, 10**9),
+)
+def test_check_archive_raises_only_its_documented_errors(tmp_path_factory, members, max_bytes, max_members, damage, where):
+    rng = np.random.default_rng(where)
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buf, "w") as zf:
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate names we generate on purpose
+        for name, content, size, kind, method, encrypted in members:
+            data = {"zeros": bytes(size), "noise": rng.bytes(size), "text": (b"name,x1\n" * size)[:size]}[content]
+            info = zipfile.ZipInfo(name or "x")
+            info.compress_type = method
+            info.external_attr = (_KINDS[kind] | 0o644) << 16
+            try:
+                zf.writestr(info, data)
+            except ValueError:  # zipfile refuses some names itself (a duplicate of a folder, ...)
+                continue
+            if encrypted:
+                zf.infolist()[-1].flag_bits |= 0x1
+    data = bytearray(buf.getvalue())
+    if damage == "truncate":
+        data = data[: where % (len(data) + 1)]
+    elif damage == "flip" and data:
+        data[where % len(data)] ^= 0xFF
+    archive = tmp_path_factory.mktemp("prop") / "a.zip"
+    archive.write_bytes(bytes(data))
+    try:
+        summary = dl.check_archive(archive, max_bytes=max_bytes, max_members=max_members)
+    except dl.ArchiveError as exc:
+        assert str(exc) and isinstance(exc, dl.DownloadError)
+        return
+    assert summary.total_bytes <= max_bytes
+    assert summary.total_bytes <= max(dl._RATIO_MIN_BYTES, dl.MAX_ARCHIVE_RATIO * archive.stat().st_size)
+    dest = archive.parent / "dest"
+    try:  # unpacking what was accepted fails only with the library's errors too (a bad CRC, no Kaggle layout)
+        dl.install_archive(archive, dest, quiet=True, max_bytes=max_bytes, max_members=max_members)
+    except dl.DownloadError as exc:
+        assert str(exc)
+    assert sorted(p.name for p in dest.iterdir()) in ([], [dl.DATASET_DIRNAME])  # no leftovers
+
+
 # --------------------------------------------------------------------------- entry names, property-based
 
 
