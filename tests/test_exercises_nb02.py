@@ -19,32 +19,48 @@ def check(q, answer):
     return q.check(answer, display=False)
 
 
-def test_q1_accepts_the_number_and_a_correct_function():
-    assert check(nb02.q1, 1200 / 5400)
-    assert check(nb02.q1, 0.2222)  # rounded to 4 places is fine
-    assert check(nb02.q1, right_iou(*nb02.Q1_BOXES))
+def test_q1_accepts_a_correct_function():
     assert check(nb02.q1, right_iou)
+    assert check(nb02.q1, lambda a, b: np.float64(right_iou(a, b)))
 
 
 @pytest.mark.parametrize("answer, words", [
-    (1200, "intersection's area"),
-    (1200 / 6600, "sum of the two areas"),
-    (1200 / 3000, "first box only"),
-    (1200 / 3600, "second box only"),
-    (1271 / 5561, "+1 convention"),
-    (22.22222222222222, "fraction between 0 and 1"),
-    (1 - 1200 / 5400, "1 - IoU"),
-    (0.5, "Not quite"),
-    ("a lot", "number"),
-    ((0.2, 0.3), "one number"),
+    (1200 / 5400, "Your number 0.222222 is the IoU of nb02.Q1_BOXES"),
+    (1200 / 6600, "Your number 0.181818 is not the IoU"),
+    ("a lot", "You passed str 'a lot'"),
+    ((0.2, 0.3), "You passed tuple (0.2, 0.3)"),
 ])
-def test_q1_rejects_typical_wrong_numbers_with_specific_feedback(answer, words):
+def test_q1_wants_a_function_and_says_what_it_got(answer, words):
     result = check(nb02.q1, answer)
-    assert not result and words in result.message
+    assert not result and words in result.message, result.message
 
 
-def test_q1_rejects_wrong_functions_with_the_failing_case():
-    def no_clip(a, b):  # negative overlap for boxes apart
+def _with_boxes(formula):
+    def my_iou(a, b):
+        inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+        area_a, area_b = (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
+        return formula(inter, area_a, area_b)
+    return my_iou
+
+
+@pytest.mark.parametrize("fn, words", [
+    (_with_boxes(lambda i, a, b: i), "that is the intersection's area"),
+    (_with_boxes(lambda i, a, b: i / (a + b)), "sum of the two areas"),
+    (_with_boxes(lambda i, a, b: i / a), "first box only"),
+    (_with_boxes(lambda i, a, b: i / (a + b - i) * 100), "not a percentage"),
+    (_with_boxes(lambda i, a, b: 1 - i / (a + b - i)), "1 - IoU"),
+])
+def test_q1_wrong_functions_quote_their_own_value_on_the_first_failing_case(fn, words):
+    result = check(nb02.q1, fn)
+    inter, union = 1200, 5400
+    got = fn(*nb02.Q1_BOXES)
+    assert not result and words in result.message, result.message
+    assert result.message.startswith(f"For the boxes (10, 20, 60, 80) and (30, 40, 90, 100) your my_iou returned {got:.6g}")
+    assert f"the overlap is {inter} of {union} pixels" in result.message
+
+
+def test_q1_rejects_wrong_functions_on_hidden_edge_cases():
+    def no_clip(a, b):  # a negative overlap for boxes apart
         w = min(a[2], b[2]) - max(a[0], b[0])
         h = min(a[3], b[3]) - max(a[1], b[1])
         inter = w * h
@@ -59,14 +75,19 @@ def test_q1_rejects_wrong_functions_with_the_failing_case():
     def crashes(a, b):
         raise ZeroDivisionError("oops")
 
+    def only_the_example(a, b):
+        return 1200 / 5400
+
     result = check(nb02.q1, no_clip)
-    assert not result and ("max(0" in result.message or "For boxes" in result.message)
+    assert not result and "(0, 0, 10, 10) and (20, 20, 30, 30)" in result.message and "max(0" in result.message
     result = check(nb02.q1, plus_one)
-    assert not result and "For boxes" in result.message
+    assert not result and "+1 convention" in result.message
     result = check(nb02.q1, crashes)
-    assert not result and "ZeroDivisionError" in result.message
-    result = check(nb02.q1, lambda a, b: right_iou(a, b) * 100)
-    assert not result and "fraction" in result.message
+    assert not result and "ZeroDivisionError: oops" in result.message and "for the boxes" in result.message
+    result = check(nb02.q1, only_the_example)
+    assert not result and "(0, 0, 10, 10) and (0, 0, 10, 10) your my_iou returned 0.222222" in result.message
+    result = check(nb02.q1, lambda a, b: "0.2")
+    assert not result and "returned '0.2'" in result.message
 
 
 def test_q2_needs_the_curve_first(monkeypatch):

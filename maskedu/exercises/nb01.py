@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..annotations import CLASS_NAMES, KAGGLE_CLASS_NAMES, Dataset
-from ._core import Incorrect, Question
+from ._core import Incorrect, Question, call, refuse_library
 
 __all__ = ["use", "q1", "q2", "q3", "SMALL_FACE_PX"]
 
@@ -69,11 +69,12 @@ def _check_q1(answer) -> None:
         if len(values) == 2 and [int(v) for v in values] == [expected[c] for c in reversed(CLASS_NAMES)]:
             hint = " (and your two numbers are in the wrong class order)"
         raise Incorrect(
-            "Give a dict from class to count, e.g. {'with_mask': 10, 'without_mask': 7}, so that the order of the "
-            f"classes cannot be mixed up{hint}."
+            f"You gave a {type(answer).__name__} {answer!r}. Give a dict from class to count, e.g. "
+            f"{{'with_mask': 10, 'without_mask': 7}}, so that the order of the classes cannot be mixed up{hint}."
         )
     if not isinstance(answer, Mapping):
-        raise Incorrect(f"Give a dict from class to count, e.g. {{'with_mask': 10, 'without_mask': 7}}; got {type(answer).__name__}.")
+        raise Incorrect(f"You gave {type(answer).__name__} {answer!r}. Give a dict from class to count, e.g. "
+                        "{'with_mask': 10, 'without_mask': 7}.")
     keys = set(answer)
     raw = {k for k in keys if k in KAGGLE_CLASS_NAMES or k in ds.raw_class_counts()} - set(CLASS_NAMES)
     if raw:
@@ -83,10 +84,11 @@ def _check_q1(answer) -> None:
             "and skip boxes whose label is None."
         )
     if None in keys:
-        raise Incorrect("Leave out the faces whose label is None: they belong to classes the class map does not use.")
+        raise Incorrect(f"Your dict counts {answer[None]!r} faces under the key None. Leave out the faces whose label is "
+                        "None: they belong to classes the class map does not use.")
     extra = keys - set(CLASS_NAMES)
     if extra:
-        raise Incorrect(f"Unexpected keys {sorted(map(str, extra))}: the classes are {CLASS_NAMES}.")
+        raise Incorrect(f"Your dict has the keys {sorted(map(str, extra))}, which are not classes: the classes are {CLASS_NAMES}.")
     missing = [c for c in CLASS_NAMES if c not in keys and expected[c] > 0]
     if missing:
         raise Incorrect(f"Your dict has no count for {missing}.")
@@ -95,12 +97,14 @@ def _check_q1(answer) -> None:
         return
     a, b = CLASS_NAMES
     if got[a] == expected[b] and got[b] == expected[a]:
-        raise Incorrect(f"Your two counts are swapped: {a!r} is label 0 and {b!r} label 1; check which class you add to.")
+        raise Incorrect(f"Your counts {got} are swapped: you have {got[a]} for {a!r}, which is the number of {b!r} "
+                        "faces. Check which class you add to.")
     per_image = {c: sum(1 for r in ds if any(x.label == c for x in r.boxes)) for c in CLASS_NAMES}
     if got == per_image:
-        raise Incorrect("You counted images, not faces: an image can hold several faces. Count every box.")
+        raise Incorrect(f"Your counts {got} are the numbers of images holding such a face, not of faces: an image "
+                        "can hold several faces. Count every box.")
     wrong = [c for c in CLASS_NAMES if got[c] != expected[c]]
-    detail = "; ".join(f"{c}: yours is too {'high' if got[c] > expected[c] else 'low'}" for c in wrong)
+    detail = "; ".join(f"{c}: yours ({got[c]}) is too {'high' if got[c] > expected[c] else 'low'}" for c in wrong)
     raise Incorrect(f"Not quite: {detail}. Count every box of every image by box.label.")
 
 
@@ -118,50 +122,66 @@ q1 = Question(
         "# the library's shortcut gives the same: dict(ds.class_counts())\n"
         "nb01.q1.check(counts)"
     ),
+    answer="counts",
 )
 
 
 # --------------------------------------------------------------------------- q2: the column quirk
 
-# (name, x1, y1, x2, y2, class): rows as they appear in train.csv (values in x1, y1, x2, y2 order)
-_Q2_ROWS = [
+# (name, x1, y1, x2, y2, class): rows as they appear in train.csv (values in x1, y1, x2, y2 order). The check
+# tries these and a few generated ones; every row has x1 < y1 < x2 < y2 or similar orders that tell the
+# typical mix-ups apart.
+_Q2_FIXED = [
     ("2756.png", 69, 126, 294, 392, "face_with_mask"),
     ("1801.jpg", 451, 186, 895, 697, "face_no_mask"),
-    ("3333.jpg", 12, 340, 150, 515, "face_with_mask"),
+    ("0001.jpg", 0, 7, 31, 40, "face_with_mask"),  # a box at the left edge (x1 = 0)
 ]
+
+
+def _q2_rows() -> list[tuple]:
+    rng = np.random.default_rng(2024)
+    rows = list(_Q2_FIXED)
+    for i in range(5):
+        x1, y1 = (int(v) for v in rng.integers(0, 600, 2))
+        w, h = (int(v) for v in rng.integers(12, 300, 2))
+        rows.append((f"{3000 + i}.jpg", x1, y1, x1 + w, y1 + h, "face_no_mask" if i % 2 else "face_with_mask"))
+    return [r for r in rows if len({r[1], r[2], r[3], r[4]}) == 4]
 
 
 def _check_q2(answer) -> None:
     if not callable(answer):
         raise Incorrect(
-            "Pass your function itself, e.g. nb01.q2.check(box_from_csv_row), not its result: the check calls it on several rows."
+            f"You passed {type(answer).__name__} {answer!r}. Pass your function itself, e.g. "
+            "nb01.q2.check(box_from_csv_row), not its result: the check calls it on several rows."
         )
-    for name, x1, y1, x2, y2, cls in _Q2_ROWS:
+    refuse_library(answer, [], "CSV reader")
+    for name, x1, y1, x2, y2, cls in _q2_rows():
         row = [name, str(x1), str(y1), str(x2), str(y2), cls]
-        try:
-            out = answer(list(row))
-        except Exception as exc:  # the student's code: report, do not crash
-            raise Incorrect(f"Your function raised {type(exc).__name__}: {exc} on the row {row}.") from None
+        out = call(answer, list(row), describe=f"on the row {row}")
         if isinstance(out, (str, bytes)) or not hasattr(out, "__len__") or len(out) != 4:
-            raise Incorrect(f"Return four numbers (x1, y1, x2, y2); for the row {row} you returned {out!r}.")
+            raise Incorrect(f"Return four numbers (x1, y1, x2, y2); for the row {row} your function returned {out!r}.")
         if any(isinstance(v, (str, bytes)) for v in out):
-            raise Incorrect(f"The CSV gives text; convert each value with int(...). You returned {tuple(out)!r}.")
+            raise Incorrect(f"For the row {row} your function returned {tuple(out)!r}: text, as the CSV gives it. "
+                            "Convert each value with int(...).")
         try:
             got = tuple(float(v) for v in out)
         except (TypeError, ValueError):
-            raise Incorrect(f"Return four numbers (x1, y1, x2, y2); for the row {row} you returned {out!r}.") from None
+            raise Incorrect(f"Return four numbers (x1, y1, x2, y2); for the row {row} your function returned {out!r}.") from None
         if got == (x1, y1, x2, y2):
             continue
+        mine = tuple(int(v) if float(v).is_integer() else v for v in got)
+        said = f"For the row {row} your function returned {mine}"
         if got == (x1, x2, y1, y2):
             raise Incorrect(
-                "You used the header's order: the header says name,x1,x2,y1,y2 but the values are x1, y1, x2, y2 "
-                f"(the JSON BoundingBox shows it). For {row} the box is not {tuple(out)}."
+                f"{said}: you used the header's order. The header says name,x1,x2,y1,y2 but the values are "
+                f"x1, y1, x2, y2 (the JSON BoundingBox shows it), so this box is {(x1, y1, x2, y2)}."
             )
         if got == (y1, x1, y2, x2):
-            raise Incorrect("Your x and y are swapped: a box is (x1, y1, x2, y2), x being the column (horizontal).")
+            raise Incorrect(f"{said}: x and y are swapped. A box is (x1, y1, x2, y2), x being the column "
+                            f"(horizontal), so it is {(x1, y1, x2, y2)}.")
         if got == (x1, y1, x2 - x1, y2 - y1):
-            raise Incorrect("That is (x, y, width, height); return the two corners (x1, y1, x2, y2).")
-        raise Incorrect(f"For the row {row} you returned {tuple(out)}: not the face's (x1, y1, x2, y2). Read the four numbers by position.")
+            raise Incorrect(f"{said}: that is (x, y, width, height). Return the two corners, {(x1, y1, x2, y2)}.")
+        raise Incorrect(f"{said}, not the face's (x1, y1, x2, y2) = {(x1, y1, x2, y2)}. Read the four numbers by position.")
 
 
 q2 = Question(
@@ -177,6 +197,7 @@ q2 = Question(
         "\n"
         "nb01.q2.check(box_from_csv_row)"
     ),
+    answer="box_from_csv_row",
 )
 
 
@@ -216,12 +237,14 @@ def _check_q3(answer) -> None:
     expected = float(np.mean(sizes < SMALL_FACE_PX))
     if math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-9):
         return
+    yours = f"Your answer, {value:.6g}"
     for alternative, message in _q3_alternatives(ds, SMALL_FACE_PX):
         if math.isfinite(alternative) and not math.isclose(alternative, expected, abs_tol=1e-9) and math.isclose(value, alternative, rel_tol=1e-6, abs_tol=1e-9):
-            raise Incorrect(message)
+            raise Incorrect(f"{yours}: {message[0].lower()}{message[1:]}")
     if not 0 <= value <= 1:
-        raise Incorrect("A fraction lies between 0 and 1.")
-    raise Incorrect(f"Not quite: your fraction is too {'high' if value > expected else 'low'}. Use ds.face_sizes() or min(box.width, box.height) per face.")
+        raise Incorrect(f"{yours}, is not a fraction: a fraction lies between 0 and 1.")
+    raise Incorrect(f"Not quite: your fraction {value:.4f} is too {'high' if value > expected else 'low'} for the "
+                    f"{sizes.size} mapped faces. Use ds.face_sizes() or min(box.width, box.height) per face.")
 
 
 q3 = Question(
@@ -234,4 +257,5 @@ q3 = Question(
         "fraction = float(np.mean(sizes < nb01.SMALL_FACE_PX))\n"
         "nb01.q3.check(fraction)"
     ),
+    answer="fraction",
 )

@@ -1,15 +1,19 @@
 """Exercises for notebook 02 (cropping faces with MTCNN).
 
-* ``q1``: compute the IoU of two boxes, either as a number for the boxes in :data:`Q1_BOXES` or as
-  a function ``my_iou(a, b)`` that is then tried on several pairs.
+* ``q1``: write ``my_iou(a, b)``, the intersection over union of two boxes; the check tries it on several
+  pairs it does not show (boxes apart, touching, nested, identical, in either order).
 * ``q2``: read a plotted trade-off and choose the detector threshold that finds the most masked faces
   while keeping false alarms within a budget. The notebook registers the curve it plotted with
   :func:`use_tradeoff` first.
 
->>> q1.check(2 / 9, display=False).correct
+>>> def my_iou(a, b):
+...     w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+...     h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+...     return w * h / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h)
+>>> q1.check(my_iou, display=False).correct
 True
->>> q1.check(1200 / 6600, display=False).message.startswith("You divided by the sum")
-True
+>>> print(q1.check(lambda a, b: 0.5, display=False).message)  # doctest: +ELLIPSIS
+For the boxes (10, 20, 60, 80) and (30, 40, 90, 100) your my_iou returned 0.5; the overlap is 1200 of 5400 pixels ...
 """
 
 from __future__ import annotations
@@ -19,110 +23,148 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._core import Incorrect, Question
+from ..imaging import iou as _library_iou
+from ..imaging import iou_matrix as _library_iou_matrix
+from ._core import Incorrect, Question, call, refuse_library
 
 __all__ = ["Q1_BOXES", "q1", "q2", "use_tradeoff", "best_threshold", "FP_BUDGET"]
 
-#: The two boxes of question 1, ``(x1, y1, x2, y2)`` with x2/y2 exclusive (as everywhere in maskedu).
+#: The two boxes of question 1's example, ``(x1, y1, x2, y2)`` with x2/y2 exclusive (as everywhere in maskedu).
 Q1_BOXES = ((10, 20, 60, 80), (30, 40, 90, 100))
 
 #: Question 2's budget: at most this share of face-free pictures may get a detection.
 FP_BUDGET = 0.02
 
 
-def _true_iou(a: Sequence[float], b: Sequence[float]) -> float:
+def _parts(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
+    """(intersection, area of a, area of b) in pixels."""
     ax1, ay1, ax2, ay2 = a
     bx1, by1, bx2, by2 = b
     inter = max(0, min(ax2, bx2) - max(ax1, bx1)) * max(0, min(ay2, by2) - max(ay1, by1))
-    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    return inter, (ax2 - ax1) * (ay2 - ay1), (bx2 - bx1) * (by2 - by1)
+
+
+def _true_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    inter, area_a, area_b = _parts(a, b)
+    union = area_a + area_b - inter
     return inter / union if union > 0 else 0.0
 
 
-def _diagnose_number(value: float, a, b) -> None:
-    """Raise Incorrect with what the number most likely came from."""
+def _diagnosis(value: float, a, b) -> str:
+    """What a wrong IoU most likely came from."""
     ax1, ay1, ax2, ay2 = a
     bx1, by1, bx2, by2 = b
-    inter = max(0, min(ax2, bx2) - max(ax1, bx1)) * max(0, min(ay2, by2) - max(ay1, by1))
-    area_a, area_b = (ax2 - ax1) * (ay2 - ay1), (bx2 - bx1) * (by2 - by1)
-    inter_incl = max(0, min(ax2, bx2) - max(ax1, bx1) + 1) * max(0, min(ay2, by2) - max(ay1, by1) + 1)
+    inter, area_a, area_b = _parts(a, b)
+    raw_w, raw_h = min(ax2, bx2) - max(ax1, bx1), min(ay2, by2) - max(ay1, by1)
+    inter_incl = max(0, raw_w + 1) * max(0, raw_h + 1)
     union_incl = (ax2 - ax1 + 1) * (ay2 - ay1 + 1) + (bx2 - bx1 + 1) * (by2 - by1 + 1) - inter_incl
     truth = _true_iou(a, b)
     known = [
-        (inter, "That is the intersection's area in pixels; divide it by the union's area."),
-        (inter / (area_a + area_b), "You divided by the sum of the two areas: the overlap is counted twice there. "
+        (inter, "that is the intersection's area in pixels; divide it by the union's area."),
+        (inter / (area_a + area_b), "you divided by the sum of the two areas, where the overlap is counted twice. "
                                     "Union = area A + area B - intersection."),
-        (inter / area_a, "You divided by the area of the first box only; IoU divides by the union of both."),
-        (inter / area_b, "You divided by the area of the second box only; IoU divides by the union of both."),
-        (inter_incl / union_incl, "You counted x2 and y2 as inside the box (the +1 convention). In maskedu x2 and y2 "
+        (inter / area_a, "you divided by the area of the first box only; IoU divides by the union of both."),
+        (inter / area_b, "you divided by the area of the second box only; IoU divides by the union of both."),
+        (inter_incl / union_incl, "you counted x2 and y2 as inside the box (the +1 convention). In maskedu x2 and y2 "
                                   "are exclusive: width = x2 - x1."),
-        (100 * truth, "Give IoU as a fraction between 0 and 1, not a percentage."),
-        (1 - truth, "That is 1 - IoU (a distance), not the IoU."),
+        (100 * truth, "give IoU as a fraction between 0 and 1, not a percentage."),
+        (1 - truth, "that is 1 - IoU (a distance), not the IoU."),
     ]
+    if raw_w * raw_h > 0 and (raw_w < 0 or raw_h < 0):
+        unclipped = raw_w * raw_h
+        known.insert(0, (unclipped / (area_a + area_b - unclipped),
+                         "the boxes do not overlap, but both the overlap's width and height came out negative and "
+                         "their product positive: clip each at 0 with max(0, ...)."))
+    if raw_w * raw_h < 0:
+        unclipped = raw_w * raw_h
+        known.insert(0, (unclipped / (area_a + area_b - unclipped),
+                         "the boxes do not overlap, so the overlap's width or height is negative: clip each at 0 "
+                         "with max(0, ...)."))
     for candidate, message in known:
         if math.isclose(value, candidate, rel_tol=1e-6, abs_tol=1e-9):
-            raise Incorrect(message)
-    if not 0 <= value <= 1:
-        raise Incorrect(f"IoU is always between 0 and 1; you gave {value}.")
-    raise Incorrect(f"Not quite: {value:.4f}. Find the overlap's width and height (clipped at 0), then "
-                    "intersection / (area A + area B - intersection).")
+            return message
+    if value < 0:
+        return "IoU is never negative: clip the overlap's width and height at 0 with max(0, ...)."
+    if value > 1:
+        return "IoU is never above 1."
+    return ("find the overlap's width and height (the larger x1 to the smaller x2, clipped at 0), then "
+            "intersection / (area A + area B - intersection).")
 
 
-_Q1_CASES = [
-    ((10, 20, 60, 80), (30, 40, 90, 100)),
+def _case_text(value: float, a, b) -> str:
+    inter, area_a, area_b = _parts(a, b)
+    union = area_a + area_b - inter
+    truth = _true_iou(a, b)
+    return (f"For the boxes {tuple(a)} and {tuple(b)} your my_iou returned {value:.6g}; the overlap is {inter} of "
+            f"{union} pixels ({area_a} + {area_b} - {inter}), so the IoU is {truth:.6g}: {_diagnosis(value, a, b)}")
+
+
+_Q1_FIXED = [
+    ((10, 20, 60, 80), (30, 40, 90, 100)),  # the example: 1200 of 5400
     ((0, 0, 10, 10), (0, 0, 10, 10)),  # identical
-    ((0, 0, 10, 10), (20, 20, 30, 30)),  # apart
+    ((0, 0, 10, 10), (20, 20, 30, 30)),  # apart in x and y
+    ((0, 0, 10, 10), (30, 2, 40, 8)),  # apart in x only: the overlap's height alone is positive
     ((0, 0, 10, 10), (10, 0, 20, 10)),  # touching edges: no overlap
     ((0, 0, 100, 100), (25, 25, 75, 75)),  # one inside the other
-    ((5, 0, 15, 10), (0, 0, 10, 10)),  # order of arguments swapped
+    ((5, 0, 15, 10), (0, 0, 10, 10)),  # the right box first
+    ((0, 0, 4, 30), (0, 10, 40, 14)),  # a cross: thin boxes
 ]
 
 
+def _q1_cases() -> list[tuple[tuple, tuple]]:
+    rng = np.random.default_rng(7)
+    cases = list(_Q1_FIXED)
+    while len(cases) < len(_Q1_FIXED) + 6:
+        x1, y1 = (int(v) for v in rng.integers(0, 60, 2))
+        w, h = (int(v) for v in rng.integers(1, 50, 2))
+        dx, dy = (int(v) for v in rng.integers(-30, 30, 2))
+        w2, h2 = (int(v) for v in rng.integers(1, 50, 2))
+        cases.append(((x1, y1, x1 + w, y1 + h), (x1 + dx, y1 + dy, x1 + dx + w2, y1 + dy + h2)))
+    return cases
+
+
 def _check_q1(answer: Any) -> str:
-    if callable(answer):
-        for a, b in _Q1_CASES:
-            try:
-                got = float(answer(a, b))
-            except Exception as exc:  # noqa: BLE001 - show the student what their function raised
-                raise Incorrect(f"Your function raised {type(exc).__name__}: {exc} for boxes {a} and {b}.") from None
-            want = _true_iou(a, b)
-            if not math.isclose(got, want, abs_tol=1e-6):
-                if want == 0 and got < 0:
-                    raise Incorrect(f"For boxes {a} and {b} that do not overlap you returned {got:.3f}: clip the "
-                                    "overlap's width and height at 0 with max(0, ...).")
-                try:
-                    _diagnose_number(got, a, b)
-                except Incorrect as why:
-                    raise Incorrect(f"For boxes {a} and {b}: {why}") from None
-        return "Your function gets every case right, including boxes that only touch and boxes inside others."
-    if isinstance(answer, (tuple, list, np.ndarray)):
-        raise Incorrect("Give one number (the IoU of the two boxes in Q1_BOXES) or a function my_iou(a, b).")
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        raise Incorrect(f"Give the IoU as a number between 0 and 1, got {answer!r}.") from None
-    a, b = Q1_BOXES
-    if math.isclose(value, _true_iou(a, b), abs_tol=5e-4):
-        return "Right: intersection 30 x 40 = 1200 pixels; union 3000 + 3600 - 1200 = 5400; IoU = 0.222."
-    _diagnose_number(value, a, b)
-    return ""  # pragma: no cover - _diagnose_number always raises
+    if not callable(answer):
+        if isinstance(answer, (int, float, np.integer, np.floating)) and not isinstance(answer, bool):
+            a, b = Q1_BOXES
+            verdict = ("is the IoU of nb02.Q1_BOXES" if math.isclose(float(answer), _true_iou(a, b), abs_tol=5e-4)
+                       else f"is not the IoU of nb02.Q1_BOXES ({_diagnosis(float(answer), a, b)})")
+            raise Incorrect(f"Your number {float(answer):.6g} {verdict}. The exercise asks for a function: write "
+                            "my_iou(a, b) and pass it, nb02.q1.check(my_iou); the check tries it on several pairs.")
+        raise Incorrect(f"You passed {type(answer).__name__} {answer!r}. Pass your function itself, "
+                        "nb02.q1.check(my_iou), without brackets.")
+    refuse_library(answer, [_library_iou, _library_iou_matrix], "iou (maskedu.imaging.iou)")
+    for a, b in _q1_cases():
+        out = call(answer, a, b, describe=f"for the boxes {a} and {b}")
+        try:
+            if isinstance(out, (str, bytes)):
+                raise TypeError
+            got = float(out)
+        except (TypeError, ValueError):
+            raise Incorrect(f"For the boxes {a} and {b} your my_iou returned {out!r}; return one number.") from None
+        if not math.isclose(got, _true_iou(a, b), rel_tol=1e-6, abs_tol=1e-9):
+            raise Incorrect(_case_text(got, a, b))
+    return "Your function gets every case right, including boxes that only touch, boxes apart and boxes inside others."
 
 
 q1 = Question(
     "q1",
     _check_q1,
-    prompt="Compute the IoU of the boxes Q1_BOXES = (10, 20, 60, 80) and (30, 40, 90, 100) (x1, y1, x2, y2; x2/y2 exclusive).",
+    prompt="Write my_iou(a, b): the IoU of two boxes (x1, y1, x2, y2; x2/y2 exclusive). Try it on nb02.Q1_BOXES.",
     hint="The overlap runs from the larger x1 to the smaller x2 (and likewise in y); its width is never below 0. "
-         "Union = area A + area B - intersection.",
+         "Union = area A + area B - intersection. For nb02.Q1_BOXES: 1200 / 5400.",
     solution=(
         "def my_iou(a, b):\n"
-        "    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))\n"
+        "    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))   # the overlap's width, 0 when apart\n"
         "    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))\n"
         "    inter = w * h\n"
         "    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter\n"
         "    return inter / union\n"
         "\n"
-        "answer = my_iou(*Q1_BOXES)   # 1200 / 5400 = 0.222"
+        "print(my_iou(*nb02.Q1_BOXES))   # 1200 / 5400 = 0.222\n"
+        "nb02.q1.check(my_iou)"
     ),
+    answer="my_iou",
 )
 
 

@@ -8,13 +8,18 @@
 True
 >>> q1.check(lambda d, t: math.exp(-d / t), display=False).correct
 False
+>>> q2.check("(B)", display=False).correct, q2.check("banana", display=False).correct
+(True, False)
 """
 
 from __future__ import annotations
 
 import math
 
-from ._core import Incorrect, Question
+import numpy as np
+
+from ..anneal import acceptance_probability as _library_acceptance
+from ._core import Incorrect, Question, call, choice, refuse_library
 
 __all__ = ["q1", "q2", "FAST_COOLING_CHOICES"]
 
@@ -31,19 +36,30 @@ _CASES = [
 ]
 
 
+def _cases() -> list[tuple[float, float, float]]:
+    """The fixed cases above and a few drawn ones (a tiny loss, a big one, cold and hot)."""
+    rng = np.random.default_rng(6)
+    drawn = [(-float(np.round(rng.uniform(0.01, 3.0), 3)), float(np.round(rng.uniform(0.05, 5.0), 3))) for _ in range(4)]
+    drawn += [(float(np.round(rng.uniform(0.01, 3.0), 3)), float(np.round(rng.uniform(0.05, 5.0), 3))) for _ in range(2)]
+    return _CASES + [(d, t, 1.0 if d >= 0 else math.exp(d / t)) for d, t in drawn]
+
+
 def _close(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-6 * max(1.0, abs(b))
 
 
 def _check_q1(func):
     if not callable(func):
-        raise Incorrect("Pass the function itself, e.g. q1.check(accept_probability), not its result.")
+        raise Incorrect(f"You passed {type(func).__name__} {func!r}. Pass the function itself, e.g. "
+                        "nb06.q1.check(accept_probability), not its result.")
+    refuse_library(func, [_library_acceptance], "acceptance_probability (maskedu.anneal)")
     got = []
-    for delta, temperature, expected in _CASES:
+    for delta, temperature, expected in _cases():
+        out = call(func, delta, temperature, describe=f"for accept_probability({delta}, {temperature})")
         try:
-            value = float(func(delta, temperature))
-        except ZeroDivisionError:
-            raise Incorrect(f"accept_probability({delta}, {temperature}) divided by zero.") from None
+            value = float(out)
+        except (TypeError, ValueError):
+            raise Incorrect(f"accept_probability({delta}, {temperature}) returned {out!r}; return one number.") from None
         got.append((delta, temperature, expected, value))
     for delta, temperature, expected, value in got:
         if not math.isfinite(value):
@@ -92,7 +108,8 @@ q1 = Question(
     hint="Two cases. delta >= 0: the move is at least as good, always take it. delta < 0: math.exp(delta / temperature), "
          "which is between 0 and 1 and grows with the temperature.",
     solution="import math\n\ndef accept_probability(delta, temperature):\n    if delta >= 0:\n        return 1.0\n"
-             "    return math.exp(delta / temperature)",
+             "    return math.exp(delta / temperature)\n\nnb06.q1.check(accept_probability)",
+    answer="accept_probability",
 )
 
 
@@ -105,17 +122,18 @@ FAST_COOLING_CHOICES = {
 
 
 def _check_q2(answer):
-    if not isinstance(answer, str) or answer.strip().lower().strip("()") not in FAST_COOLING_CHOICES:
-        raise Incorrect(f"Answer with one letter: {', '.join(sorted(FAST_COOLING_CHOICES))}.")
-    letter = answer.strip().lower().strip("()")
+    letter = choice(answer, FAST_COOLING_CHOICES)
+    chose = f"You chose ({letter}), \"{FAST_COOLING_CHOICES[letter]}\""
     feedback = {
-        "a": "No: the temperature is what lets the search accept worse moves, so reaching the low temperatures sooner "
+        "a": "the temperature is what lets the search accept worse moves, so reaching the low temperatures sooner "
              "means exploring *less*. Run the cell below and look at the acceptance of worse moves.",
-        "c": "That is what a search that stays very *hot* does (T large: exp(delta / T) near 1). Fast cooling is the opposite.",
-        "d": "The schedule decides how many worse moves are accepted, and when; run the comparison below to see the difference.",
+        "c": "that is what a search that stays very *hot* does (T large: exp(delta / T) near 1). Fast cooling is "
+             "the opposite.",
+        "d": "the schedule decides how many worse moves are accepted, and when; run the comparison below to see "
+             "the difference.",
     }
     if letter in feedback:
-        raise Incorrect(feedback[letter])
+        raise Incorrect(f"{chose}: {feedback[letter]}")
     return ("Correct: with T near 0 after a few steps, exp(delta / T) is essentially 0 for any loss, so the search only "
             "climbs (greedy) and keeps the first local optimum it reaches.")
 
@@ -126,5 +144,5 @@ q2 = Question(
     prompt="The temperature falls by a factor of e every iteration (exponential decay 1.0). What does the search do?\n"
            + "\n".join(f"  ({k}) {v}" for k, v in FAST_COOLING_CHOICES.items()),
     hint="Compute the temperature after 10 iterations, then exp(-0.1 / T) for a small loss of 0.1.",
-    solution="answer = 'b'  # greedy hill climbing, stuck in the first local optimum",
+    solution="answer = 'b'  # greedy hill climbing, stuck in the first local optimum\nnb06.q2.check(answer)",
 )
