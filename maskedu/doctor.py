@@ -144,11 +144,23 @@ def check_kaggle_credentials() -> Check:
 
 
 def check_dataset(data: Path) -> Check:
-    from .download import DATASET_DIRNAME
+    """What :func:`maskedu.get_dataset` will use: the same test (``download.is_installed``) it applies."""
+    from .download import MARKER_NAME, dataset_path, is_installed
 
-    full = data / DATASET_DIRNAME
-    if full.is_dir() and any(full.iterdir()):
+    full = dataset_path(data)
+    if is_installed(data):
+        if common.is_fast():
+            return Check("dataset", "ok", f"Kaggle dataset in {full}; fast mode (MASKEDU_FAST=1) uses the small "
+                         "sample unless you call get_dataset(prefer='kaggle')")
         return Check("dataset", "ok", f"Kaggle dataset in {full}")
+    if full.exists():
+        return Check(
+            "dataset", "warn",
+            f"{full} has no completion marker ({MARKER_NAME}): an interrupted or hand-made copy, so "
+            "get_dataset() uses the built-in sample instead",
+            "install a zip downloaded by hand with maskedu.download.install_archive(zip_path), or run "
+            "`maskedu download --force`; maskedu.load_annotations(path) loads the folder as it is",
+        )
     samples = [data / n for n in ("sample", "sample-fast") if (data / n / "train.csv").is_file()]
     if samples:
         return Check("dataset", "warn", f"only the built-in sample ({', '.join(str(s) for s in samples)})",

@@ -75,8 +75,7 @@ def test_kaggle_json_is_found_but_key_never_printed(no_kaggle, tmp_path, monkeyp
 
 def test_dataset_crops_and_model_in_place(no_kaggle, tmp_path):
     data = tmp_path / "data"  # MASKEDU_DATA (tests/conftest.py)
-    (data / "face-mask-detection-dataset").mkdir(parents=True)
-    (data / "face-mask-detection-dataset" / "train.csv").write_text("name,x1,x2,y1,y2,classname\n")
+    _kaggle_folder(data, finished=True)
     (data / "crops").mkdir()
     (data / "crops" / "crops-abc.npz").write_bytes(b"x")
     (data / "models").mkdir()
@@ -85,6 +84,39 @@ def test_dataset_crops_and_model_in_place(no_kaggle, tmp_path):
     assert checks["dataset"].status == "ok" and "face-mask-detection-dataset" in checks["dataset"].detail
     assert checks["crops"].status == "ok" and "1 cached" in checks["crops"].detail
     assert checks["model"].status == "ok" and "resnet.keras" in checks["model"].detail
+
+
+def _kaggle_folder(data, *, finished: bool):
+    from maskedu import download as dl
+
+    root = data / dl.DATASET_DIRNAME
+    root.mkdir(parents=True)
+    (root / "train.csv").write_text("name,x1,x2,y1,y2,classname\n")
+    if finished:
+        (root / dl.MARKER_NAME).write_text(json.dumps({"slug": dl.KAGGLE_SLUG}))
+    return root
+
+
+def test_a_kaggle_folder_without_its_completion_marker_is_not_ok(no_kaggle, tmp_path, monkeypatch):
+    """get_dataset ignores such a folder (an interrupted or hand-made copy), so doctor must not call it ok."""
+    from maskedu import download as dl
+
+    monkeypatch.delenv("MASKEDU_FAST", raising=False)
+    data = tmp_path / "data"
+    root = _kaggle_folder(data, finished=False)
+    assert not dl.is_installed()
+    check = _by_name(run_checks(tensorflow=False))["dataset"]
+    assert check.status == "warn", check
+    assert str(root) in check.detail and "completion marker" in check.detail
+    assert "get_dataset() uses the built-in sample" in check.detail
+    assert "install_archive" in check.fix and "maskedu download --force" in check.fix
+
+
+def test_a_finished_kaggle_download_in_fast_mode_says_the_sample_is_used(no_kaggle, tmp_path, monkeypatch):
+    monkeypatch.setenv("MASKEDU_FAST", "1")
+    _kaggle_folder(tmp_path / "data", finished=True)
+    check = _by_name(run_checks(tensorflow=False))["dataset"]
+    assert check.status == "ok" and "fast mode" in check.detail and "prefer='kaggle'" in check.detail
 
 
 def test_sample_only_and_fast_model_only_are_warnings(no_kaggle, tmp_path):
