@@ -575,6 +575,37 @@ def test_extremes_of_every_dtype_map_to_black_and_white(dtype, h, w, channels):
     assert (load_image(np.full(shape, hi, dtype)) == 255).all()
 
 
+def small_files() -> dict[str, bytes]:
+    rgb = np.random.default_rng(1).integers(0, 255, (6, 7, 3), dtype=np.uint8)
+    out = {}
+    for fmt in ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"):
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format=fmt)
+        out[fmt] = buf.getvalue()
+    return out
+
+
+SMALL_FILES = small_files()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")  # Pillow's own notes on the damaged TIFFs
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(sorted(SMALL_FILES)), st.data())
+def test_load_image_on_damaged_files(fmt, data):
+    """Overwrite, cut or extend a real file at random: the result is a picture or an ImageError, nothing else."""
+    raw = bytearray(SMALL_FILES[fmt])
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(raw) - 1))
+        raw[at : at + 4] = data.draw(st.binary(min_size=1, max_size=4))
+    raw = raw[: data.draw(st.integers(0, len(raw)))] + data.draw(st.binary(max_size=8))
+    try:
+        out = load_image(bytes(raw), max_pixels=1_000_000)
+    except ImageError as exc:
+        assert exc.reason in (REASON_UNREADABLE, REASON_TOO_LARGE)
+        return
+    assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3
+
+
 # --------------------------------------------------------------------------- property-based: the annotation loaders
 
 # Text any dataset could hold: every character XML can carry (no control, surrogate or unassigned ones).
@@ -643,6 +674,41 @@ def test_voc_loader_on_generated_boxes(faces):
                 assert (f"a.xml object {i}", "malformed object in XML (no name or bndbox)") in ds.report.dropped
             elif xyxy is None:
                 assert (f"a.xml object {i}", reason) in ds.report.dropped
+            else:
+                expected.append((xyxy, name.strip()))
+        assert [(b.xyxy, b.raw_label) for b in kept] == expected
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(FACES)
+def test_kaggle_csv_loader_on_generated_rows(faces):
+    import csv
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write_png(root / KAGGLE_DIR / "images" / "1.png")
+        (root / KAGGLE_DIR / "annotations").mkdir(parents=True)
+        with open(root / "train.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["name", "x1", "x2", "y1", "y2", "classname"])
+            for box, name in faces:
+                writer.writerow(["1.png", *box, name])
+        try:
+            ds = load_annotations(root)
+        except MaskeduError:
+            return
+        kept = [b for r in ds for b in r.boxes]
+        expected = []
+        for i, (box, name) in enumerate(faces):
+            item = f"train.csv line {i + 2}"
+            try:
+                values = [float(str(c)) for c in box]
+            except ValueError:
+                assert (item, "malformed CSV row (a coordinate is not a number)") in ds.report.dropped
+                continue
+            xyxy, reason = box_verdict(values)  # read by position: the values are x1, y1, x2, y2
+            if xyxy is None:
+                assert (item, reason) in ds.report.dropped
             else:
                 expected.append((xyxy, name.strip()))
         assert [(b.xyxy, b.raw_label) for b in kept] == expected
