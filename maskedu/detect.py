@@ -9,6 +9,9 @@
 Faces are found by :class:`maskedu.crop.FaceDetector` (MTCNN, photos shrunk to a sensible size first),
 cropped exactly as the training crops were (:func:`maskedu.imaging.crop_box` with the crop stage's
 margin), and classified together: one model call per batch of photos, not one per face.
+
+In a folder or a list, a file that cannot be read costs only its own result: it comes back with its
+``error`` and no faces, and one warning names every such file. A single image that cannot be read raises.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import inspect
 import os
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .annotations import CLASS_NAMES
-from .common import check_int, check_number
+from .common import ParameterTypeError, check_int, check_number
 from .imaging import ImageError, crop_box, is_image_file, load_image
 
 __all__ = ["FaceResult", "ImageResult", "detect_masks", "draw_detections"]
@@ -48,7 +52,12 @@ class FaceResult:
 
 @dataclass
 class ImageResult:
-    """The faces of one photo (iterable like a list of :class:`FaceResult`), its source and size."""
+    """The faces of one photo (iterable like a list of :class:`FaceResult`), its source and size.
+
+    ``error`` is None for a photo that was read. For one that could not be, it is the reason as a string
+    (the :class:`~maskedu.imaging.ImageError`'s message, naming the file): a plain string prints, compares
+    and pickles like the rest of the result. Such a result has no faces, size 0 x 0 and ``ok`` False.
+    """
 
     source: str
     faces: list[FaceResult]
@@ -56,6 +65,12 @@ class ImageResult:
     height: int
     seconds: float = 0.0
     image: np.ndarray | None = field(default=None, repr=False)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the photo was read (whether or not it shows a face)."""
+        return self.error is None
 
     def __iter__(self):
         return iter(self.faces)
@@ -90,9 +105,22 @@ def _expand(image_or_paths) -> tuple[list[Any], bool]:
     if isinstance(image_or_paths, (bytes, bytearray, np.ndarray)):
         return [image_or_paths], True
     if isinstance(image_or_paths, Sequence) and not isinstance(image_or_paths, str):
-        return list(image_or_paths), False
-    raise TypeError(f"detect_masks takes an image (path, bytes or RGB array), a folder or a list of them; "
-                    f"got {type(image_or_paths).__name__}.")
+        items = list(image_or_paths)
+        for i, item in enumerate(items):  # a wrong type is a mistake in the call, not a bad file: raise now
+            if not isinstance(item, (str, os.PathLike, bytes, bytearray, np.ndarray)):
+                raise ParameterTypeError(f"detect_masks: item {i} of the list is a {type(item).__name__}; each "
+                                         "must be an image path, the file's bytes or an RGB array.")
+        return items, False
+    raise ParameterTypeError(f"detect_masks takes an image (path, bytes or RGB array), a folder or a list of them; "
+                             f"got {type(image_or_paths).__name__}.")
+
+
+def _load(item) -> tuple[np.ndarray | None, ImageError | None]:
+    """(image, None), or (None, the ImageError) for a file that cannot be read: one bad file costs only itself."""
+    try:
+        return load_image(item), None
+    except ImageError as exc:
+        return None, exc
 
 
 def _name(item, i: int) -> str:
@@ -126,46 +154,81 @@ def detect_masks(
     shared :class:`maskedu.crop.FaceDetector`; ``margin`` to the crop stage's; faces the detector scores
     below ``min_score`` are left out. Photos go to the detector and the classifier ``batch_size`` at a time:
     one classifier call per batch for all its faces.
+
+    A folder or list keeps going past a file that cannot be read: its result has ``error`` set (see
+    :class:`ImageResult`) and one warning at the end names how many and which. A single image raises the
+    :class:`~maskedu.imaging.ImageError` instead. A model with another number of outputs than
+    ``class_names``, or one whose scores are NaN or infinite, raises :class:`maskedu.model.ModelError`.
     """
-    from .model import make_predict_fn
+    from .model import ModelError, make_predict_fn
 
     items, single = _expand(image_or_paths)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     min_score = check_number("min_score", min_score, minimum=0.0, maximum=1.0)
     margin = _crop_margin() if margin is None else check_number("margin", margin, minimum=0.0, maximum=2.0)
-    detector = _default_detector() if detector is None else detector
+    class_names = tuple(class_names)
     predict = make_predict_fn(model)
+    n_out = getattr(predict, "n_classes", None)
+    if n_out is not None and n_out != len(class_names):
+        raise ModelError(f"the model {predict.model.name!r} gives {n_out} class scores per face but class_names has "
+                         f"{len(class_names)} names {class_names}: pass class_names with one name per output.")
+    detector = _default_detector() if detector is None else detector
     size = predict.input_shape[:2]
     results: list[ImageResult] = []
-    # photos are decoded two at a time: PIL decodes with Python's lock released
+    # photos are decoded two at a time: PIL decodes with Python's lock released (and load_image changes no
+    # process-wide setting, so threads are safe)
     with ThreadPoolExecutor(2, thread_name_prefix="maskedu-load") as loader:
         for start in range(0, len(items), batch_size):
             chunk = items[start:start + batch_size]
             t0 = time.perf_counter()
-            images = list(loader.map(load_image, chunk))  # raises ImageError naming the first unreadable file
-            if hasattr(detector, "detect_many"):
-                found = [r.detections for r in detector.detect_many(images)]
+            loaded = list(loader.map(_load, chunk))  # (image, None), or (None, why) for a file it cannot read
+            if single and loaded[0][0] is None:
+                raise loaded[0][1]
+            images = [img for img, _ in loaded]
+            readable = [img for img in images if img is not None]
+            if not readable:
+                found = []
+            elif hasattr(detector, "detect_many"):
+                found = [r.detections for r in detector.detect_many(readable)]
             else:
-                found = [detector.detect(img) for img in images]
+                found = [detector.detect(img) for img in readable]
+            found_in_order = iter(found)
             crops, owners, dets = [], [], []
-            for k, (img, faces) in enumerate(zip(images, found)):
-                for d in faces:
+            for k, img in enumerate(images):
+                if img is None:
+                    continue
+                for d in next(found_in_order):
                     if d.score < min_score:
                         continue
                     crops.append(crop_box(img, d.box, size=(size[1], size[0]), margin=margin))  # (width, height)
                     owners.append(k)
                     dets.append(d)
             probs = predict(np.stack(crops)) if crops else np.zeros((0, len(class_names)), np.float32)
+            finite = np.isfinite(probs).all(axis=1)
+            if not finite.all():
+                where = sorted({_name(chunk[k], start + k) for k, ok in zip(owners, finite) if not ok})
+                raise ModelError(f"the model {predict.model.name!r} gave NaN or infinite class scores for "
+                                 f"{int((~finite).sum())} of {len(probs)} faces (in {', '.join(where[:5])}"
+                                 f"{' ...' if len(where) > 5 else ''}): its weights are probably NaN, as after a "
+                                 "training that diverged. Train it again or load a good copy.")
             per_image: list[list[FaceResult]] = [[] for _ in chunk]
             for d, k, p in zip(dets, owners, probs):
                 c = int(p.argmax())
                 per_image[k].append(FaceResult(tuple(int(v) for v in d.box), class_names[c], float(p[c]),
                                                tuple(float(v) for v in p), float(d.score)))
             share = (time.perf_counter() - t0) / len(chunk)
-            for k, (item, img) in enumerate(zip(chunk, images)):
-                results.append(ImageResult(_name(item, start + k), per_image[k], img.shape[1], img.shape[0], share,
-                                           img if keep_images else None))
-    return results[0].faces if single else results
+            for k, (item, (img, problem)) in enumerate(zip(chunk, loaded)):
+                height, width = img.shape[:2] if img is not None else (0, 0)
+                results.append(ImageResult(_name(item, start + k), per_image[k], width, height, share,
+                                           img if keep_images else None, None if problem is None else str(problem)))
+    if single:
+        return results[0].faces
+    failed = [r.source for r in results if not r.ok]
+    if failed:
+        shown = ", ".join(failed[:10]) + (f" and {len(failed) - 10} more" if len(failed) > 10 else "")
+        warnings.warn(f"detect_masks: {len(failed)} of {len(results)} images could not be read and have no faces "
+                      f"(each result's .error says why): {shown}", stacklevel=2)
+    return results
 
 
 _DETECTOR: dict[str, Any] = {}

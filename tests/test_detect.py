@@ -93,7 +93,12 @@ def test_clear_errors(tmp_path, model):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     with pytest.raises(ImageError, match="broken.jpg"):
-        detect_masks([GRACE, bad], model)
+        detect_masks(bad, model)
+    with pytest.warns(UserWarning, match="1 of 2 images could not be read.*broken.jpg"):
+        grace, broken = detect_masks([GRACE, bad], model)  # in a list it costs only its own result
+    assert grace.ok and len(grace) == 1 and not broken.ok and "broken.jpg" in broken.error
+    with pytest.raises(TypeError, match="item 1 of the list is a NoneType"):
+        detect_masks([GRACE, None], model)
     truncated = tmp_path / "cut.jpg"
     buf = io.BytesIO()
     Image.open(GRACE).save(buf, "JPEG")
