@@ -155,6 +155,9 @@ def test_any_maskedu_function_is_refused_as_an_answer():
 
     result = nb04.q1.check(decode_candidates, display=False)
     assert not result and "maskedu's own" in result.message
+    # a bound method of a maskedu object (like study.rate) is the library's too
+    result = nb05.q2.check(_dataset().class_counts, display=False)
+    assert not result and "maskedu's own" in result.message
 
 
 # --------------------------------------------------------------------------- multiple choice

@@ -33,7 +33,7 @@ def _check_q1(fn) -> str:
     if not callable(fn):
         raise Incorrect(f"You passed {type(fn).__name__} {fn!r}. Pass your function itself "
                         "(margin_from_probability, without brackets).")
-    refuse_library(fn, [], "code")
+    refuse_library(fn, [], "margin computation")
     for p in _Q1_PS:
         out = call(fn, p, describe=f"for p = {p}")
         try:
