@@ -1007,14 +1007,18 @@ class Crops:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        with open(tmp, "wb") as fh:
-            np.savez(
-                fh, images=self.images, labels=self.labels, paths=self.paths.astype(str), boxes=self.boxes,
-                scores=self.scores, ious=self.ious, origin=self.origin.astype(str),
-                class_names=np.array(self.class_names, dtype=str), report=np.array(self.report.to_json()),
-                key=np.array(key), version=np.array(CACHE_VERSION),
-            )
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(
+                    fh, images=self.images, labels=self.labels, paths=self.paths.astype(str), boxes=self.boxes,
+                    scores=self.scores, ious=self.ious, origin=self.origin.astype(str),
+                    class_names=np.array(self.class_names, dtype=str), report=np.array(self.report.to_json()),
+                    key=np.array(key), version=np.array(CACHE_VERSION),
+                )
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk or a stop must not leave half a file behind
+            raise
         return path
 
     @classmethod
@@ -1156,7 +1160,8 @@ def crop_faces(
         A :class:`FaceDetector` to use (default: ``FaceDetector()``).
     cache:
         Reuse (and write) ``data/crops/crops-<key>.npz``; the key covers every file's path, size and
-        modification time, the annotations and every parameter here, so any change recomputes.
+        modification time, the annotations and every parameter here, so any change recomputes. A cache
+        that cannot be written is a warning naming the path and the reason: the crops are still returned.
     progress:
         Show a progress bar.
     verbose:
@@ -1189,8 +1194,11 @@ def crop_faces(
     cache_file = None
     if cache:
         key = _cache_key(dataset, params)
-        cache_file = data_dir() / "crops" / f"crops-{key[:20]}.npz"
-        if cache_file.exists():
+        try:
+            cache_file = data_dir() / "crops" / f"crops-{key[:20]}.npz"
+        except OSError as exc:  # the data folder cannot be made: crop without the cache rather than not at all
+            warnings.warn(f"The crop cache cannot be used ({exc}); cropping without it.", stacklevel=2)
+        if cache_file is not None and cache_file.exists():
             try:
                 crops = Crops.load(cache_file, key=key)
                 crops.report.from_cache = True
@@ -1201,14 +1209,22 @@ def crop_faces(
                 return crops
             except ValueError as exc:
                 warnings.warn(f"The crop cache {cache_file} is unreadable ({exc}); rebuilding it.", stacklevel=2)
-                cache_file.unlink(missing_ok=True)
+                try:
+                    cache_file.unlink(missing_ok=True)
+                except OSError:
+                    pass  # saving over it below warns if the folder cannot be written
 
     crops = _compute(dataset, size=size, source=source, margin=margin, fallback=fallback, keep=keep,
                      min_iou=min_iou, detector=detector, show_progress=progress)
     crops.report.settings = params
     crops.report.compute_seconds = crops.report.seconds = time.perf_counter() - start
     if cache_file is not None:
-        crops.save(cache_file, key=key)
+        try:
+            crops.save(cache_file, key=key)
+        except OSError as exc:  # finished work is returned: a cache that cannot be written only costs a recompute
+            warnings.warn(f"The crops could not be saved to the cache {cache_file} ({exc}); they are returned, "
+                          "but the next call computes them again.", stacklevel=2)
+            cache_file = None
     if verbose:
         print(f"Cropped {len(crops)} faces from {crops.report.images} images" + (f"; cached in {cache_file}" if cache_file else ""))
         print(crops.report)
