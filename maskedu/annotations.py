@@ -660,7 +660,11 @@ def _csv_box(values: Sequence[float], order: str) -> tuple[float, float, float, 
 
 
 def _box_key(box: Sequence[float], label: str) -> tuple:
-    return tuple(round(float(v), 3) for v in box) + (label,)
+    """A key for comparing boxes from the JSON and the CSV; a box that is not four numbers matches nothing."""
+    try:
+        return tuple(round(float(v), 3) for v in box) + (label,)
+    except (TypeError, ValueError, OverflowError):
+        return (object(), label)  # check_box drops it later, with its reason
 
 
 def load_annotations(

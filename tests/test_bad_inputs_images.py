@@ -335,6 +335,19 @@ def test_numbers_too_large_for_a_float_are_malformed_boxes(tmp_path):
     assert check_box((0, 0, 10 ** 400, 5), 40, 30).reason == REASON_MALFORMED_BOX
 
 
+def test_malformed_json_boxes_beside_a_csv_row_are_dropped_not_fatal(tmp_path):
+    base = tmp_path / KAGGLE_DIR
+    write_png(base / "images" / "1.png")
+    (base / "annotations").mkdir(parents=True)
+    boxes = [(("a", 1, 2, 3), "face_with_mask"), (([[1]], 2, 3, 4), "face_with_mask"),
+             ((1, 2, 10 ** 400, 25), "face_no_mask"), ((1, 2, 20, 25), "face_with_mask")]
+    (base / "annotations" / "1.png.json").write_text(kaggle_json("1.png", boxes))
+    (tmp_path / "train.csv").write_text("name,x1,x2,y1,y2,classname\n1.png,1,2,20,25,face_with_mask\n")
+    ds = load_annotations(tmp_path)
+    assert [b.xyxy for b in ds[0].boxes] == [(1, 2, 20, 25)]
+    assert ds.report.dropped == [(f"1.png.json[{i}]", REASON_MALFORMED_BOX) for i in range(3)]
+
+
 def test_voc_size_that_is_not_a_finite_number_is_ignored(tmp_path):
     write_png(tmp_path / "images" / "a.png")
     (tmp_path / "annotations").mkdir()
@@ -633,6 +646,8 @@ def test_kaggle_json_loader_on_generated_boxes(faces):
         annos = [{"BoundingBox": [c if not isinstance(c, float) or np.isfinite(c) else str(c) for c in box], "classname": name}
                  for box, name in faces]
         (base / "annotations" / "1.png.json").write_text(json.dumps({"FileName": "1.png", "Annotations": annos}))
+        # A train.csv row for the same image: the loader compares it with every JSON box (and keeps the JSON).
+        (Path(tmp) / "train.csv").write_text("name,x1,x2,y1,y2,classname\n1.png,1,2,20,25,face_with_mask\n")
         try:
             ds = load_annotations(tmp)
         except MaskeduError:
