@@ -63,6 +63,7 @@ __all__ = [
     "largest_face",
     "CropReport",
     "Crops",
+    "image_hashes",
     "crop_faces",
     "get_crops",
     "fallback_box",
@@ -901,10 +902,13 @@ class CropReport:
 
     def summary(self) -> str:
         lines = [f"{self.images} images, source={self.source!r}, layout={self.layout!r}"
-                 + (" (loaded from the cache)" if self.from_cache else f", {self.compute_seconds:.1f} s ({self.seconds_per_image:.3f} s per image)")]
+                 + (" (loaded from the cache)" if self.from_cache or not self.images
+                    else f", {self.compute_seconds:.1f} s ({self.seconds_per_image:.3f} s per image)")]
         for c, rate in self.found_rate().items():
             total, found = self.per_class[c]
             what = "faces" if self.layout != "folders" else "images"
+            if not total:  # nothing of this class went through the detector (e.g. source="annotations")
+                continue
             lines.append(f"  {c:>14}: detector found {found}/{total} {what} ({100 * rate:.1f}%)")
         if self.second_look:
             lines.append(f"  {self.second_look} found only by the second look (grey border, relaxed thresholds)")
@@ -996,6 +1000,50 @@ class Crops:
             for i, name in enumerate(self.class_names)
         }
 
+    # ------------------------------------------------------------------ identity, for train/test splits
+
+    def photo_ids(self) -> np.ndarray:
+        """Each crop's photo as ``folder/file``: ``images/1801.jpg`` in the Kaggle layout, ``with_mask/0001.jpg``
+        for class folders (the folder keeps equal file names in different folders apart)."""
+        return np.array(["/".join(Path(str(p)).parts[-2:]) for p in self.paths], dtype=str)
+
+    def hashes(self) -> np.ndarray:
+        """A content hash of each crop's pixels (20 hex digits of SHA-256 over its shape and bytes): two
+        crops with the same hash are the same face, pixel for pixel."""
+        return image_hashes(self.images)
+
+    def groups(self) -> np.ndarray:
+        """What must stay on one side of a train/test split, one string per crop.
+
+        For the embedded sample, the **person**: ``"person:astronaut"``, read from the sample's record of
+        which real face each face box was made from (:func:`maskedu.sample.read_sources`): the sample draws
+        its few hundred faces from a few dozen real faces, so a split by photo would put the same person on
+        both sides and test recognition of a face already seen. Elsewhere (and for a crop matching no
+        recorded face) the **photo**: ``"photo:images/1801.jpg"``, so faces of one photo stay together.
+        """
+        from .sample import IMAGES_SUBDIR, read_sources
+
+        photos = self.photo_ids()
+        out = [f"photo:{p}" for p in photos]
+        roots: dict[Path, dict | None] = {}
+        sub = IMAGES_SUBDIR.parts
+        for i, p in enumerate(self.paths):
+            path = Path(str(p))
+            if len(path.parts) < len(sub) + 2 or path.parent.parts[-len(sub):] != sub:
+                continue
+            root = path.parents[len(sub)]
+            if root not in roots:
+                roots[root] = read_sources(root)
+            faces = (roots[root] or {}).get(path.name)
+            if not faces:
+                continue
+            boxes = np.array([f["box"] for f in faces], dtype=np.float64).reshape(-1, 4)
+            overlap = iou_matrix(np.asarray(self.boxes[i], dtype=np.float64)[None], boxes)[0]
+            best = int(np.argmax(overlap))
+            if overlap[best] >= 0.3:
+                out[i] = f"person:{faces[best]['source']}"
+        return np.array(out, dtype=str)
+
     def __repr__(self) -> str:
         return (f"Crops({len(self)} crops of {self.images.shape[1:3] if len(self) else '?'} px, "
                 f"classes={self.class_counts()}, origin={dict(zip(*np.unique(self.origin, return_counts=True)))})")
@@ -1053,6 +1101,20 @@ class Crops:
             raise ValueError(f"boxes has shape {self.boxes.shape}, expected ({n}, 4)")
         if n and not set(np.unique(self.origin)) <= set(_ORIGINS):
             raise ValueError(f"unknown origin values {set(np.unique(self.origin)) - set(_ORIGINS)}")
+
+
+def image_hashes(images) -> np.ndarray:
+    """A content hash per image (20 hex digits of SHA-256 over its shape and bytes), as a string array.
+
+    >>> image_hashes(np.zeros((2, 50, 50, 3), np.uint8))[0] == image_hashes(np.zeros((1, 50, 50, 3), np.uint8))[0]
+    True
+    """
+    out = []
+    for img in np.asarray(images):
+        h = hashlib.sha256(str(img.shape).encode())
+        h.update(np.ascontiguousarray(img).tobytes())
+        out.append(h.hexdigest()[:20])
+    return np.array(out, dtype=str)
 
 
 # =========================================================================== cropping

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import math
 import os
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -41,6 +43,12 @@ __all__ = [
     "show_model",
     "Split",
     "stratified_split",
+    "SplitRecord",
+    "SplitMismatchError",
+    "split_path",
+    "held_out",
+    "RECIPES",
+    "model_path",
     "RandomFaceTransform",
     "make_augmenter",
     "LiveTrainingPlot",
@@ -61,7 +69,9 @@ PAPER_ACCURACY = 0.9420
 
 
 def _keras():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from .common import import_tensorflow
+
+    import_tensorflow()  # quietly, the first time (its start-up lines would land on stderr)
     import keras
 
     return keras
@@ -308,9 +318,14 @@ def stratified_split(
     """Split item indices into train/validation/test, keeping each class's share in every part.
 
     Items with a negative label (unmapped) are left out of all three. With ``groups`` (for instance the
-    source photo's path) all items of a group land in the same part, so faces from one photo never sit
-    on both sides; groups are then stratified by their most common label. The same ``seed`` always gives
-    the same split.
+    source photo's path, or the person: :meth:`maskedu.crop.Crops.groups`) all items of a group land in the
+    same part, so faces from one photo (or person) never sit on both sides; groups are then stratified by
+    their most common label, and each part gets about its share of *items* (a group much larger than what
+    is left of a part's share goes to training). The same ``seed`` always gives the same split.
+
+    >>> s = stratified_split([0] * 6 + [1] * 6, test=0.25, validation=0, groups=list("aabbccddeeff"))
+    >>> sorted({"aabbccddeeff"[i] for i in s.test}) != [] and not set(s.test) & set(s.train)
+    True
 
     >>> s = stratified_split([0] * 10 + [1] * 10, validation=0.1, test=0.2, seed=0)
     >>> s.sizes()
@@ -337,22 +352,275 @@ def stratified_split(
         members[g].append(pos)
     group_label = np.array([np.bincount(labels[m]).argmax() for m in members], dtype=int)
     parts = {"train": [], "validation": [], "test": []}
+    sizes = np.array([len(m) for m in members], dtype=np.int64)
     for c in np.unique(group_label):
         gs = np.flatnonzero(group_label == c)
-        gs = gs[rng.permutation(len(gs))]
-        n = len(gs)
-        n_test = int(round(n * test)) if test > 0 else 0
-        n_val = int(round(n * validation)) if validation > 0 else 0
-        if n >= 3:  # every class in every requested part when there is enough of it
-            n_test = max(n_test, 1 if test > 0 else 0)
-            n_val = max(n_val, 1 if validation > 0 else 0)
-        n_test = min(n_test, n - 1) if n > 1 else 0
-        n_val = min(n_val, n - 1 - n_test) if n - n_test > 1 else 0
-        for name, chunk in (("test", gs[:n_test]), ("validation", gs[n_test:n_test + n_val]), ("train", gs[n_test + n_val:])):
-            for g in chunk:
+        gs = list(gs[rng.permutation(len(gs))])
+        n_items = int(sizes[gs].sum())
+        for name, fraction in (("test", test), ("validation", validation)):
+            want = int(round(n_items * fraction)) if fraction > 0 else 0
+            if len(gs) >= 3 and fraction > 0:  # every class in every requested part when there is enough of it
+                want = max(want, 1)
+            # Groups in their shuffled order, each taken while the part is short of its share of items and the
+            # group does not overshoot it by much (a group of one person's 100 faces must not become the whole
+            # test part); at least one group is always left for training.
+            got = 0
+            for g in list(gs):
+                if got >= want or len(gs) <= 1:
+                    break
+                if got + sizes[g] <= want + max(1, want // 4):
+                    parts[name].extend(members[g])
+                    gs.remove(g)
+                    got += int(sizes[g])
+            if got == 0 and want > 0 and len(gs) > 1:  # every group was too big: the smallest one
+                g = min(gs, key=lambda k: sizes[k])
                 parts[name].extend(members[g])
+                gs.remove(g)
+        for g in gs:
+            parts["train"].extend(members[g])
     out = {k: np.sort(np.asarray(v, dtype=np.int64)) for k, v in parts.items()}
     return Split(out["train"], out["validation"], out["test"], seed)
+
+
+# =========================================================================== the split, kept with the model
+
+
+class SplitMismatchError(MaskeduError, ValueError):
+    """The crops are not the ones a model's split was made from, or the model carries no split at all:
+    which faces it never trained on cannot be told. The message says to retrain."""
+
+
+_RETRAIN = ("Retrain the model on these crops: run notebook 03 again, or call "
+            "maskedu.model.get_model(crops, retrain=True).")
+_SPLIT_FORMAT = 1
+_PARTS = ("train", "validation", "test")
+
+
+def split_path(model_file: str | os.PathLike) -> Path:
+    """The split file kept beside a saved model: ``models/resnet.keras`` -> ``models/resnet.split.json``."""
+    return Path(model_file).with_suffix(".split.json")
+
+
+@dataclass(frozen=True)
+class SplitRecord:
+    """Which faces a model trained on, validated on and was tested on, by photo id and content hash.
+
+    :func:`train` makes one for every model it trains (the model carries it: :func:`held_out` finds it),
+    :func:`save_model` writes it beside the model file as a small JSON file (:func:`split_path`) and
+    :func:`load_model`/:func:`get_model` read it back. One row per labelled face: its photo (``folder/file``),
+    the hash of its crop's pixels (:meth:`maskedu.crop.Crops.hashes`), its label, its group (the person for the
+    embedded sample, else the photo: :meth:`maskedu.crop.Crops.groups`) and its part.
+    """
+
+    photos: tuple[str, ...]
+    hashes: tuple[str, ...]
+    labels: tuple[int, ...]
+    groups: tuple[str, ...]
+    parts: tuple[str, ...]
+    seed: int = 0
+    grouping: str = "photo"
+    recipe: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_split(cls, crops, split: Split, *, groups=None, recipe: dict | None = None) -> "SplitRecord":
+        from .crop import image_hashes
+
+        images, labels, _, _ = _as_arrays(crops)
+        n = len(labels)
+        photos = crops.photo_ids() if hasattr(crops, "photo_ids") else np.full(n, "", dtype=str)
+        hashes = crops.hashes() if hasattr(crops, "hashes") else image_hashes(images)
+        groups = np.asarray(groups, dtype=str) if groups is not None else np.array([f"face:{i}" for i in range(n)])
+        part = np.full(n, "", dtype=object)
+        for name in _PARTS:
+            part[getattr(split, name)] = name
+        keep = np.flatnonzero(part != "")
+        kinds = {str(g).split(":", 1)[0] for g in groups[keep]}
+        grouping = "person" if "person" in kinds else ("photo" if "photo" in kinds else "face")
+        return cls(tuple(str(photos[i]) for i in keep), tuple(str(hashes[i]) for i in keep),
+                   tuple(int(labels[i]) for i in keep), tuple(str(groups[i]) for i in keep),
+                   tuple(str(part[i]) for i in keep), int(split.seed), grouping, dict(recipe or {}))
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def sizes(self) -> dict[str, int]:
+        return {name: sum(1 for p in self.parts if p == name) for name in _PARTS}
+
+    def __repr__(self) -> str:
+        return f"SplitRecord({self.sizes()}, by {self.grouping}, seed={self.seed})"
+
+    # ------------------------------------------------------------------ files
+
+    def to_json(self) -> dict:
+        return {"format": _SPLIT_FORMAT, "seed": self.seed, "grouping": self.grouping, "recipe": self.recipe,
+                "sizes": self.sizes(), "columns": ["photo", "hash", "label", "group", "part"],
+                "faces": [list(row) for row in zip(self.photos, self.hashes, self.labels, self.groups, self.parts)]}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> "SplitRecord":
+        if not isinstance(doc, dict) or doc.get("format") != _SPLIT_FORMAT or not isinstance(doc.get("faces"), list):
+            raise ValueError("not a maskedu split file of this version")
+        rows = doc["faces"]
+        if any(not isinstance(r, list) or len(r) != 5 or r[4] not in _PARTS for r in rows):
+            raise ValueError("a row of the split file is malformed")
+        cols = list(zip(*rows)) if rows else [(), (), (), (), ()]
+        return cls(tuple(map(str, cols[0])), tuple(map(str, cols[1])), tuple(map(int, cols[2])),
+                   tuple(map(str, cols[3])), tuple(map(str, cols[4])), int(doc.get("seed", 0)),
+                   str(doc.get("grouping", "photo")), dict(doc.get("recipe") or {}))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(self.to_json()) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SplitRecord":
+        path = Path(path)
+        try:
+            return cls.from_json(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise SplitMismatchError(f"there is no split file at {path}, so which faces the model never trained on "
+                                     f"is unknown. {_RETRAIN}") from None
+        except (OSError, ValueError, TypeError) as exc:
+            raise SplitMismatchError(f"the split file {path} cannot be read ({exc}). {_RETRAIN}") from None
+
+    # ------------------------------------------------------------------ matching crops
+
+    def parts_of(self, crops) -> np.ndarray:
+        """The part (``"train"``, ``"validation"``, ``"test"``) of each crop, ``""`` for a crop with no label
+        and ``"?"`` for a labelled crop the split does not know.
+
+        A crop is known when its photo and pixels are in the record (the same crop), or, for crops cut
+        another way from the same photos (MTCNN's boxes instead of the annotated ones), when its group (the
+        person in the sample, else the photo) is; a photo whose faces all sat in one part also decides.
+        """
+        _, labels, _, _ = _as_arrays(crops)
+        photos = crops.photo_ids() if hasattr(crops, "photo_ids") else np.full(len(labels), "", dtype=str)
+        hashes = crops.hashes() if hasattr(crops, "hashes") else None
+        if hashes is None:
+            from .crop import image_hashes
+
+            hashes = image_hashes(_as_arrays(crops)[0])
+        exact = dict(zip(zip(self.photos, self.hashes), self.parts))
+        group_part: dict[str, set] = {}
+        photo_part: dict[str, set] = {}
+        for photo, group, part in zip(self.photos, self.groups, self.parts):
+            group_part.setdefault(group, set()).add(part)
+            if photo:
+                photo_part.setdefault(photo, set()).add(part)
+        groups = None
+        out = np.full(len(labels), "", dtype=object)
+        for i in range(len(labels)):
+            if labels[i] < 0:
+                continue
+            part = exact.get((str(photos[i]), str(hashes[i])))
+            if part is None and photos[i] and str(photos[i]) in photo_part:
+                if groups is None:
+                    groups = crops.groups() if hasattr(crops, "groups") else np.full(len(labels), "", dtype=str)
+                by_group = group_part.get(str(groups[i]), set())
+                by_photo = photo_part[str(photos[i])]
+                if len(by_group) == 1 and not str(groups[i]).startswith("face:"):
+                    part = next(iter(by_group))
+                elif len(by_photo) == 1:
+                    part = next(iter(by_photo))
+            out[i] = part if part is not None else "?"
+        return out.astype(str)
+
+    def mismatch(self, crops) -> str | None:
+        """None when ``crops`` are exactly the faces this split was made from, else what differs (one sentence)."""
+        _, labels, _, _ = _as_arrays(crops)
+        photos = crops.photo_ids() if hasattr(crops, "photo_ids") else np.full(len(labels), "", dtype=str)
+        if hasattr(crops, "hashes"):
+            hashes = crops.hashes()
+        else:
+            from .crop import image_hashes
+
+            hashes = image_hashes(_as_arrays(crops)[0])
+        now = sorted((str(p), str(h), int(l)) for p, h, l in zip(photos, hashes, labels) if l >= 0)
+        then = sorted(zip(self.photos, self.hashes, self.labels))
+        if now == then:
+            return None
+        new = len(set(now) - set(then))
+        gone = len(set(then) - set(now))
+        return (f"the split was made from {len(then)} faces and these crops hold {len(now)}: {new} of them are not "
+                f"in it and {gone} of its faces are not among them")
+
+
+_RECORDS: "weakref.WeakKeyDictionary[Any, SplitRecord]" = weakref.WeakKeyDictionary()
+
+
+def _record_of(model) -> SplitRecord | None:
+    try:
+        return _RECORDS.get(model)
+    except TypeError:  # not weak-referenceable: no record
+        return None
+
+
+def _attach(model, record: SplitRecord | None) -> None:
+    if record is None:
+        _RECORDS.pop(model, None)
+    else:
+        _RECORDS[model] = record
+
+
+def _attach_from_file(model, model_file: str | os.PathLike) -> SplitRecord | None:
+    """Read the split file beside ``model_file`` (if any, and readable) and attach it to ``model``."""
+    file = split_path(model_file)
+    record = None
+    if file.is_file():
+        try:
+            record = SplitRecord.load(file)
+        except SplitMismatchError:
+            record = None
+    _attach(model, record)
+    return record
+
+
+def held_out(crops, model=None, *, path: str | os.PathLike | None = None):
+    """The faces of ``crops`` that ``model`` never trained on (nor picked its epoch with): its split's test part.
+
+    The split comes with the model: :func:`train` attaches it to the model it trains, :func:`get_model` and
+    :func:`load_model` read it from the file beside the model (``resnet.split.json`` beside ``resnet.keras``).
+    ``path`` names that file, or the model file it sits beside, instead; with neither ``model`` nor ``path``,
+    the default model's (``artifact_path("models/resnet.keras")``). Attacking or evaluating only these faces
+    makes a leak impossible: a face the model trained on is never among them.
+
+    Crops cut another way from the same photos (MTCNN's boxes rather than the annotated ones) are placed by
+    their photo, and in the embedded sample by their person. Crops the split does not know (another dataset,
+    another sample, new annotations) raise :class:`SplitMismatchError`, which says to retrain.
+
+    >>> test_faces = held_out(crops, model)          # doctest: +SKIP
+    >>> len(test_faces), test_faces.class_counts()   # doctest: +SKIP
+    """
+    if path is not None:
+        p = Path(path)
+        record = SplitRecord.load(p if p.name.endswith(".split.json") else split_path(p))
+        where = str(p)
+    elif model is not None:
+        record = _record_of(model)
+        where = f"model {getattr(model, 'name', type(model).__name__)!r}"
+        if record is None:
+            raise SplitMismatchError(
+                f"the {where} carries no record of its train/test split (it was not trained by maskedu.model.train, "
+                "nor loaded by get_model/load_model from a file with its split beside it), so which faces it never "
+                f"saw is unknown. Load it with maskedu.model.get_model(crops), or pass path= to its split file. {_RETRAIN}")
+    else:
+        p = artifact_path("models/resnet.keras")
+        record = SplitRecord.load(split_path(p))
+        where = str(p)
+    if not hasattr(crops, "subset"):
+        raise TypeError(f"held_out needs a maskedu.crop.Crops (it returns a subset of it), got {type(crops).__name__}.")
+    parts = record.parts_of(crops)
+    unknown = int((parts == "?").sum())
+    if unknown:
+        raise SplitMismatchError(
+            f"{unknown} of the {int((parts != '').sum())} labelled crops are not in the split of the {where} "
+            f"({len(record)} faces, {record.sizes()}): the crops are not the ones it was trained on (another dataset, "
+            f"sample or crop settings), so whether it saw them cannot be told. {_RETRAIN}")
+    return crops.subset(np.flatnonzero(parts == "test"))
 
 
 # =========================================================================== training
@@ -541,6 +809,7 @@ class TrainResult:
     test_indices: np.ndarray
     class_names: tuple[str, ...] = CLASS_NAMES
     notes: list[str] = field(default_factory=list)
+    record: SplitRecord | None = None
 
     def plot(self):
         """The training curves (loss and accuracy, train and validation)."""
@@ -667,7 +936,9 @@ def train(
     unmapped = int((labels < 0).sum())
     if unmapped:
         notes.append(f"{unmapped} crops with no class (label -1) were left out of training and testing")
-    groups = paths if (group_by_photo and paths is not None) else None
+    groups = None
+    if group_by_photo:  # the person in the embedded sample, else the photo (maskedu.crop.Crops.groups)
+        groups = crops.groups() if hasattr(crops, "groups") else paths
     split = stratified_split(labels, validation=validation, test=test, seed=seed, groups=groups)
     if len(split.train) == 0:
         raise ValueError("nothing left to train on: give more crops or smaller validation/test fractions.")
@@ -734,10 +1005,13 @@ def train(
         kept = (f"best epoch {best_epoch} (weights restored)" if restored
                 else f"min_epochs={min_epochs} was not reached, so the last epoch's weights are kept")
         print(f"trained {epochs_run} epochs in {seconds:.1f} s; {kept}; split {split.sizes()}")
+    record = SplitRecord.from_split(crops, split, groups=groups, recipe={
+        "label_smoothing": label_smoothing, "weight_decay": weight_decay, "schedule": schedule, "epochs": epochs})
+    _attach(model, record)  # the model carries its split: held_out(crops, model) finds it
     return TrainResult(
         model=model, history=history, split=split, seconds=seconds, epochs_run=epochs_run,
         best_epoch=best_epoch, class_weight=cw, test_images=images[split.test], test_labels=labels[split.test],
-        test_indices=split.test, class_names=names, notes=notes,
+        test_indices=split.test, class_names=names, notes=notes, record=record,
     )
 
 
@@ -877,12 +1151,22 @@ def evaluate(model, crops_or_images, labels=None, *, batch_size: int = 256, clas
 
 
 def save_model(model, path: str | os.PathLike) -> Path:
-    """Save as a ``.keras`` file (architecture + weights as JSON and HDF5 inside a zip; no pickle)."""
+    """Save as a ``.keras`` file (architecture + weights as JSON and HDF5 inside a zip; no pickle).
+
+    The split the model was trained with (:class:`SplitRecord`, which :func:`train` attached to it) goes
+    beside it as ``<name>.split.json`` (:func:`split_path`); a model without one removes a stale split file
+    there, so a file never describes another model's split.
+    """
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"save to a .keras file (Keras's safe format), got {path.name!r}.")
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
+    record = _record_of(model)
+    if record is not None:
+        record.save(split_path(path))
+    else:
+        split_path(path).unlink(missing_ok=True)
     return path
 
 
@@ -1001,26 +1285,58 @@ def _predict_fn_for(model) -> PredictFn:
 # =========================================================================== the model later notebooks use
 
 
-def get_model(crops=None, verbose: bool = True, *, path: str | os.PathLike | None = None, retrain: bool = False):
-    """The trained classifier later notebooks need: loaded from ``artifact_path("models/resnet.keras")``
-    when it exists, otherwise trained now on ``crops`` (default :func:`maskedu.crop.get_crops`) and saved.
+#: How :func:`get_model` trains each recipe: keyword arguments for :func:`train` (everything else its defaults,
+#: so both recipes see the same faces in the same split). ``"default"``: the course's recipe (label smoothing
+#: 0.1, AdamW). ``"paper"``: the paper's (plain cross-entropy, Adam without weight decay), whose confident
+#: answers can reach exactly 1.0 in float32: notebook 03 compares the two.
+RECIPES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "paper": {"label_smoothing": 0.0, "weight_decay": 0.0},
+}
+
+
+def model_path(recipe: str = "default") -> Path:
+    """Where :func:`get_model` keeps a recipe's model: ``models/resnet.keras`` and ``models/resnet-paper.keras``
+    under the data folder (``-fast`` added in fast mode); the split sits beside each (:func:`split_path`)."""
+    check_choice("recipe", recipe, tuple(RECIPES))
+    return artifact_path("models/resnet.keras" if recipe == "default" else f"models/resnet-{recipe}.keras")
+
+
+def get_model(crops=None, verbose: bool = True, *, path: str | os.PathLike | None = None, retrain: bool = False,
+              recipe: str = "default"):
+    """The trained classifier later notebooks need, with its split: loaded from :func:`model_path` when it
+    exists and was trained on these ``crops``, otherwise trained now on them and saved.
+
+    ``crops`` defaults to :func:`maskedu.crop.get_crops` of the annotated faces (as notebook 03 trains).
+    ``recipe="paper"`` is the model trained the paper's way (:data:`RECIPES`), kept in its own file. A saved
+    model whose split file is missing, or was made from other crops (another dataset, sample or crop
+    settings), is retrained, and the output says why: a model must know which faces it never saw
+    (:func:`held_out`). ``retrain=True`` always retrains.
     """
-    target = Path(path) if path else artifact_path("models/resnet.keras")
-    if target.is_file() and not retrain:
-        model = load_model(target)  # a corrupt file raises ModelError naming it, before anything is printed
-        if verbose:
-            print(f"Loaded the trained model from {target}")
-        return model
-    if verbose:
-        print(f"No trained model at {target}: training one now (fast mode: a quick one) ...")
+    recipe = check_choice("recipe", recipe, tuple(RECIPES))
+    target = Path(path) if path else model_path(recipe)
     if crops is None:
         from .crop import get_crops
 
         # Like the paper's notebook: train on the annotated face boxes (every face, masked or not).
         crops = get_crops(verbose=verbose, source="annotations")
+    if target.is_file() and not retrain:
+        model = load_model(target)  # a corrupt file raises ModelError naming it, before anything is printed
+        record = _attach_from_file(model, target)
+        why = (f"its split file {split_path(target).name} is missing or unreadable" if record is None
+               else record.mismatch(crops))
+        if why is None:
+            if verbose:
+                print(f"Loaded the trained model from {target} (its split: {record.sizes()})")
+            return model
+        if verbose:
+            print(f"The model at {target} cannot be used as it is: {why}. Retraining it on these crops, so that "
+                  "which faces it never saw is known ...")
+    elif verbose:
+        print(f"No trained model at {target}: training one now (fast mode: a quick one) ...")
     result = train(build_resnet(crops.images.shape[1:] if hasattr(crops, "images") else (50, 50, 3)), crops,
-                   epochs=budget(60, fast=3), verbose=verbose, live_plot=False)
+                   verbose=verbose, live_plot=False, **RECIPES[recipe])
     save_model(result.model, target)
     if verbose:
-        print(f"Saved it to {target}")
+        print(f"Saved it to {target}, its split to {split_path(target).name}")
     return result.model

@@ -60,16 +60,22 @@ __all__ = [
     "IMAGES_SUBDIR",
     "ANNOTATIONS_SUBDIR",
     "MARKER_NAME",
+    "SOURCES_NAME",
+    "read_sources",
     "SAMPLE_VERSION",
 ]
 
 #: Bump when the generator changes, so a dataset built by an older version is rebuilt.
-SAMPLE_VERSION = 1
+#: 2: the sample records which real face each annotated face was made from (:data:`SOURCES_NAME`).
+SAMPLE_VERSION = 2
 #: Where the Kaggle archive keeps its images and annotations, relative to the dataset root.
 IMAGES_SUBDIR = Path("Medical mask") / "Medical mask" / "Medical Mask" / "images"
 ANNOTATIONS_SUBDIR = Path("Medical mask") / "Medical mask" / "Medical Mask" / "annotations"
 #: The file written last into a finished sample: its parameters and counts.
 MARKER_NAME = ".maskedu-sample.json"
+#: Beside the marker: for every annotated image, which real face (source photo) each face box was made from,
+#: so a train/test split can keep every person on one side (the Kaggle layout itself has no place for it).
+SOURCES_NAME = ".maskedu-sources.json"
 #: The mask shapes :func:`draw_mask` knows.
 MASK_STYLES = ("surgical", "cloth", "n95", "kn95")
 
@@ -442,6 +448,7 @@ class _Face:
     masked: bool
     style: str | None
     mask_box: tuple[int, int, int, int] | None
+    source: str = ""
 
 
 def _transform_patch(p: _Patch, rng: np.random.Generator, face_w: float):
@@ -591,7 +598,7 @@ def _make_scene(rng: np.random.Generator) -> tuple[np.ndarray, list[_Face]]:
         x1, y1 = int(max(0, math.floor(fb[0]))), int(max(0, math.floor(fb[1])))
         x2, y2 = int(min(W, math.ceil(fb[2]))), int(min(H, math.ceil(fb[3])))
         taken.append(fb)
-        faces.append(_Face((x1, y1, x2, y2), masked, style, mask_box))
+        faces.append(_Face((x1, y1, x2, y2), masked, style, mask_box, p.name))
     # scene lighting: a soft directional gradient, then sensor noise
     ang = rng.uniform(0, 2 * np.pi)
     xs = (np.arange(W, dtype=np.float32) - W / 2)[None, :] * math.cos(ang)
@@ -659,6 +666,23 @@ def read_sample_info(root: str | os.PathLike) -> dict | None:
     except (OSError, ValueError):
         return None
     return info if isinstance(info, dict) and info.get("generator") == "maskedu.sample" else None
+
+
+def read_sources(root: str | os.PathLike) -> dict[str, list[dict]] | None:
+    """For a sample dataset: ``{image file name: [{"box": [x1, y1, x2, y2], "source": name}, ...]}``, one entry
+    per face drawn into the image (``source`` is the :class:`FaceSource` it was made from); None for any
+    other dataset, or a sample built before the file existed.
+
+    >>> read_sources("data/sample")["1801.jpg"]          # doctest: +SKIP
+    [{'box': [112, 40, 190, 131], 'source': 'astronaut'}]
+    """
+    try:
+        doc = json.loads((Path(root) / SOURCES_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("generator") != "maskedu.sample" or not isinstance(doc.get("images"), dict):
+        return None
+    return doc["images"]
 
 
 def is_sample_dataset(root: str | os.PathLike, **params) -> bool:
@@ -780,6 +804,7 @@ def _build(root: Path, n_images: int, seed: int, n_unannotated: int, *, verbose:
     ann_dir.mkdir(parents=True)
     train_ids, test_ids = _image_ids(seed, n_images, n_unannotated)
     rows: list[list] = []
+    sources: dict[str, list[dict]] = {}
     n_faces = n_masked = 0
     jobs = [(i, tid, True) for i, tid in enumerate(train_ids)] + [(n_images + j, tid, False) for j, tid in enumerate(test_ids)]
     for index, image_id, annotated in progress(jobs, desc="sample scenes", disable=not verbose or None):
@@ -791,6 +816,7 @@ def _build(root: Path, n_images: int, seed: int, n_unannotated: int, *, verbose:
         if not annotated:
             continue
         annos = []
+        sources[name] = [{"box": [int(v) for v in f.box], "source": f.source} for f in faces]
         for f in faces:
             annos.append(_annotation(rng, f.box, "face_with_mask" if f.masked else "face_no_mask"))
             n_faces += 1
@@ -809,6 +835,8 @@ def _build(root: Path, n_images: int, seed: int, n_unannotated: int, *, verbose:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(_CSV_HEADER)
         writer.writerows(rows)
+    (root / SOURCES_NAME).write_text(json.dumps({"generator": "maskedu.sample", "version": SAMPLE_VERSION,
+                                                  "images": sources}) + "\n")
     return {"n_faces": n_faces, "n_masked": n_masked, "n_annotations": len(rows), "unannotated_ids": test_ids}
 
 
