@@ -1178,7 +1178,8 @@ class ModelError(MaskeduError, ValueError):
 def load_model(path: str | os.PathLike):
     """Load a ``.keras`` model with Keras's ``safe_mode=True`` (refuses files that would run arbitrary code).
 
-    A file Keras cannot read (empty, truncated, not a model) raises :class:`ModelError` naming it.
+    A file Keras cannot read (empty, truncated, not a model) raises :class:`ModelError` naming it. The split
+    file beside it (:func:`split_path`), when there is one, comes with the model: :func:`held_out` finds it.
     """
     path = Path(path)
     if not path.is_file():
@@ -1193,9 +1194,11 @@ def load_model(path: str | os.PathLike):
         raise ModelError(f"{path} is not a saved model: a .keras file is a zip archive and this one "
                          f"({path.stat().st_size:,} bytes) is not, or is cut short. {advice}")
     try:
-        return _keras().saving.load_model(path, safe_mode=True, compile=False)
+        model = _keras().saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:
         raise ModelError(f"{path} could not be loaded as a model ({type(exc).__name__}: {exc}). {advice}") from exc
+    _attach_from_file(model, path)  # its split, when saved beside it: held_out(crops, model) then works
+    return model
 
 
 # =========================================================================== fast prediction

@@ -140,3 +140,12 @@ def test_split_record_file_round_trip_and_corruption(trained24, tmp_path):
     f.write_text("{not json")
     with pytest.raises(M.SplitMismatchError, match="cannot be read"):
         M.SplitRecord.load(f)
+
+
+def test_load_model_brings_the_split_along(crops24, trained24, tmp_path):
+    path = M.save_model(trained24.model, tmp_path / "m.keras")
+    loaded = M.load_model(path)
+    assert sorted(M.held_out(crops24, loaded).hashes()) == sorted(M.held_out(crops24, trained24.model).hashes())
+    M.split_path(path).unlink()
+    with pytest.raises(M.SplitMismatchError, match="carries no record"):
+        M.held_out(crops24, M.load_model(path))
