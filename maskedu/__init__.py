@@ -55,6 +55,8 @@ _EXPORTS: dict[str, str] = {
     "detect_masks": "detect", "draw_detections": "detect", "get_model": "model", "stratified_split": "model",
     "Evaluation": "model", "TrainResult": "model", "PredictFn": "model", "LiveTrainingPlot": "model",
     "residual_block": "model", "show_model": "model", "PAPER_ACCURACY": "model",
+    "held_out": "model", "SplitMismatchError": "model", "SplitRecord": "model", "RECIPES": "model",
+    "model_path": "model", "split_path": "model",
     "FaceResult": "detect", "ImageResult": "detect",
     "add_synthetic_masks": "synthetic", "masked_face_crop": "synthetic",
     # 04-05: attack
