@@ -99,3 +99,18 @@ def test_question_reports_a_crashing_checker_as_feedback():
     q = Question("q", lambda a: a["missing"], hint="", solution="")
     result = q.check({}, display=False)
     assert not result.correct and "KeyError" in result.message
+
+
+def test_import_tensorflow_writes_nothing_to_stderr():
+    """absl's and cudart_stub's start-up lines go straight to file descriptor 2 unless import_tensorflow hides them."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    code = ("import sys; from maskedu.common import import_tensorflow; tf = import_tensorflow(); "
+            "import keras; keras.layers.Dense(2)(tf.zeros((1, 3))); print('imported', tf.__version__)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("imported")
+    assert run.stderr == ""
