@@ -604,8 +604,9 @@ def _read_kaggle_json(path: Path) -> tuple[str | None, list, str | None]:
 def _read_kaggle_csv(path: Path, report: LoadReport) -> tuple[list[str], list[tuple[int, str, list[float], str]]]:
     """The header and the rows ``(line, image name, [v1, v2, v3, v4], classname)`` of train.csv, in file order."""
     rows = []
+    unreadable: list[str] = []
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
@@ -619,10 +620,14 @@ def _read_kaggle_csv(path: Path, report: LoadReport) -> tuple[list[str], list[tu
             elif [h.lower() for h in header] != list(KAGGLE_CSV_HEADER) and [h.lower() for h in header] != list(KAGGLE_CSV_VALUES):
                 report.notes.append(f"{path.name} has the header {header}, not the Kaggle one {list(KAGGLE_CSV_HEADER)}; its columns are read by position as name, x1, y1, x2, y2, classname.")
             start = 1 if first_rows else 2
-            for line, row in enumerate(itertools.chain(first_rows, reader), start=start):
+            for line, row in enumerate(itertools.chain(first_rows, _csv_rows(reader)), start=start):
+                item = f"{path.name} line {line}"
+                if isinstance(row, csv.Error):
+                    report.drop(item, "malformed CSV row (the csv module cannot read it)")
+                    unreadable.append(f"{item}: {row}")
+                    continue
                 if not row or all(not c.strip() for c in row):
                     continue
-                item = f"{path.name} line {line}"
                 if len(row) != 6:
                     report.drop(item, "malformed CSV row (not 6 fields)")
                     continue
@@ -640,7 +645,22 @@ def _read_kaggle_csv(path: Path, report: LoadReport) -> tuple[list[str], list[tu
         report.drop(path.name, f"unreadable CSV file ({type(exc).__name__})")
         report.notes.append(f"{path.name} could not be read: {exc}")
         return [], []
+    if unreadable:
+        report.notes.append(f"unreadable CSV rows: {_examples(unreadable)}")
+    if any("\ufffd" in c for _, n, _, cls in rows for c in (n, cls)):
+        report.notes.append(f"{path.name} is not valid UTF-8: bytes it cannot decode were read as \ufffd (image names holding one will not match a file).")
     return header, rows
+
+
+def _csv_rows(reader):
+    """The rows of a csv.reader; a row the csv module refuses (a field over its size limit, say) comes as its csv.Error."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield exc
 
 
 def _is_number(text: str) -> bool:
@@ -947,15 +967,15 @@ def csv_column_quirk(root: str | Path, line: int | None = None, *, search: int =
     if layout.csv_path is None:
         raise LayoutError(f"no train.csv under {root}: the column quirk lives in the Kaggle train.csv.")
     chosen = fallback = None
-    with open(layout.csv_path, newline="", encoding="utf-8-sig") as f:
+    with open(layout.csv_path, newline="", encoding="utf-8-sig", errors="replace") as f:
         reader = csv.reader(f)
         header = tuple(h.strip() for h in next(reader, []) or [])
-        for n, row in enumerate(reader, start=2):
+        for n, row in enumerate(_csv_rows(reader), start=2):
             if line is not None and n != line:
                 continue
             if line is None and n > search + 1 and fallback is not None:
                 break
-            if len(row) != 6 or not all(_is_number(v) for v in row[1:5]):
+            if isinstance(row, csv.Error) or len(row) != 6 or not all(_is_number(v) for v in row[1:5]):
                 if line is not None:
                     raise ValueError(f"{layout.csv_path.name} line {line} is not a data row with four numbers: {row}.")
                 continue
@@ -1310,8 +1330,8 @@ def compare_with_kaggle(dataset: Dataset) -> str:
         referenced |= {p.name[: -len(p.suffix)] for p in _listdir(layout.annotations_dir) if p.suffix.lower() == ".json"}
         referenced |= {Path(n).stem for n in referenced}
     if layout.csv_path is not None:
-        with open(layout.csv_path, newline="", encoding="utf-8-sig") as f:
-            referenced |= {row[0].strip() for row in csv.reader(f) if row}
+        with open(layout.csv_path, newline="", encoding="utf-8-sig", errors="replace") as f:
+            referenced |= {row[0].strip() for row in _csv_rows(csv.reader(f)) if isinstance(row, list) and row}
     unannotated = sum(1 for n in files if n not in referenced and Path(n).stem not in referenced)
     counts = dataset.class_counts()
     rows = [

@@ -32,6 +32,8 @@ from PIL import Image
 from maskedu.annotations import (
     REASON_MALFORMED_BOX,
     check_box,
+    compare_with_kaggle,
+    csv_column_quirk,
     load_annotations,
     load_class_folders,
     load_dataset,
@@ -346,6 +348,31 @@ def test_malformed_json_boxes_beside_a_csv_row_are_dropped_not_fatal(tmp_path):
     ds = load_annotations(tmp_path)
     assert [b.xyxy for b in ds[0].boxes] == [(1, 2, 20, 25)]
     assert ds.report.dropped == [(f"1.png.json[{i}]", REASON_MALFORMED_BOX) for i in range(3)]
+
+
+def test_one_unreadable_csv_row_costs_only_that_row(tmp_path):
+    base = tmp_path / KAGGLE_DIR
+    for name in ("1.png", "2.png", "3.png"):
+        write_png(base / "images" / name)
+    (base / "annotations").mkdir(parents=True)
+    (tmp_path / "train.csv").write_bytes(
+        b"name,x1,x2,y1,y2,classname\n"
+        b"1.png,1,2,20,25,face_with_mask\n"
+        b"2.png,1,2,20,25," + b"x" * 200_000 + b"\n"  # longer than the csv module's field limit
+        b"3.png,1,2,20,25,face_no_mask\xff\n"  # a byte that is not UTF-8
+        b"2.png,3,4,30,28,face_no_mask\n"
+    )
+    ds = load_annotations(tmp_path)
+    assert [(r.name, [b.xyxy for b in r.boxes]) for r in ds] == [
+        ("1.png", [(1, 2, 20, 25)]), ("2.png", [(3, 4, 30, 28)]), ("3.png", [(1, 2, 20, 25)])]
+    assert ds.report.dropped == [("train.csv line 3", "malformed CSV row (the csv module cannot read it)")]
+    assert ds[2].boxes[0].raw_label == "face_no_mask\ufffd"
+    assert any("train.csv line 3: field larger than field limit" in n for n in ds.report.notes)
+    assert any("not valid UTF-8" in n for n in ds.report.notes)
+    assert "3" in compare_with_kaggle(ds)  # reads train.csv again, past the same row
+    assert csv_column_quirk(tmp_path, line=4).row[0] == "3.png"
+    with pytest.raises(ValueError, match="line 3 is not a data row"):
+        csv_column_quirk(tmp_path, line=3)
 
 
 def test_voc_size_that_is_not_a_finite_number_is_ignored(tmp_path):
