@@ -163,7 +163,7 @@ Q3_CHOICES = {
 
 def _check_q3(answer) -> str:
     letter = choice(answer, Q3_CHOICES)
-    chose = f"You chose ({letter}), \"{Q3_CHOICES[letter]}\""
+    chose = f"You chose ({letter}): \"{Q3_CHOICES[letter]}\""
     feedback = {
         "a": "The loss decides where training moves the logits. Against the target (0.95, 0.05) the loss "
              "-0.95 log p - 0.05 log(1 - p) is lowest at p = 0.95, so the trained probabilities are pulled there "
@@ -176,7 +176,7 @@ def _check_q3(answer) -> str:
              "still score above it.",
     }
     if letter in feedback:
-        raise Incorrect(f"{chose}. {feedback[letter]}")
+        raise Incorrect(f"{chose} {feedback[letter]}")
     return ("Right: with smoothing the loss has its minimum at 0.95, a margin near 2.9, far from the 17 or so where "
             "float32 rounds p to 1.0. Plain cross-entropy (the paper's way, target 1.0) has no such minimum: its "
             "loss keeps falling as p nears 1, so training keeps pushing the margins up.")

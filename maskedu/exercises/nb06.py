@@ -123,7 +123,7 @@ FAST_COOLING_CHOICES = {
 
 def _check_q2(answer):
     letter = choice(answer, FAST_COOLING_CHOICES)
-    chose = f"You chose ({letter}), \"{FAST_COOLING_CHOICES[letter]}\""
+    chose = f"You chose ({letter}): \"{FAST_COOLING_CHOICES[letter]}\""
     feedback = {
         "a": "the temperature is what lets the search accept worse moves, so reaching the low temperatures sooner "
              "means exploring *less*. Run the cell below and look at the acceptance of worse moves.",
@@ -133,7 +133,7 @@ def _check_q2(answer):
              "the difference.",
     }
     if letter in feedback:
-        raise Incorrect(f"{chose}: {feedback[letter]}")
+        raise Incorrect(f"{chose} No: {feedback[letter]}")
     return ("Correct: with T near 0 after a few steps, exp(delta / T) is essentially 0 for any loss, so the search only "
             "climbs (greedy) and keeps the first local optimum it reaches.")
 
