@@ -1,8 +1,9 @@
 """Images and boxes: the helpers every stage shares.
 
 * :func:`load_image` reads any image real data holds (JPEG, PNG, EXIF-rotated, RGBA, palette,
-  greyscale, 16-bit, CMYK) into an RGB ``uint8`` array, refusing corrupt or oversized files with an
-  :class:`ImageError` that names the file and says what to do.
+  greyscale, 16-bit, CMYK) into an RGB ``uint8`` array, refusing corrupt or oversized files, folders,
+  FIFOs and devices with an :class:`ImageError` that names the file and says what to do. It changes
+  no process-wide setting (Pillow's limits, warning filters), so it is safe in threads.
 * Boxes are ``(x1, y1, x2, y2)`` in pixels, ``x2``/``y2`` exclusive, so ``image[y1:y2, x1:x2]`` is the box.
   :func:`iou`, :func:`clip_box` and :func:`crop_box` work on them.
 
