@@ -219,3 +219,14 @@ def test_notebook_exercises_ship_blank_and_report_not_attempted(number, context,
     checks = [s for s in shown if s[0] in ("correct", "incorrect", "todo")]
     assert len(checks) == len(checking)
     assert all(kind == "todo" and "not attempted" in text for kind, text in checks), checks
+
+
+@pytest.mark.parametrize("key", sorted(FUNCTION_QUESTIONS))
+def test_every_code_exercise_refuses_a_maskedu_function(key):
+    from maskedu.attack import decode_candidates
+
+    mod, name = key.split(".")
+    q = getattr(MODULES[mod[2:]], name)
+    for answer in (decode_candidates, functools.partial(decode_candidates)):
+        result = q.check(answer, display=False)
+        assert not result and "maskedu's own" in result.message, result.message
