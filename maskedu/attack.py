@@ -307,6 +307,10 @@ class Scorer:
     log-probabilities stand in for logits. They differ from the logits only by a constant per image, so
     the margin is the same, until a probability underflows to 0 (a logit gap beyond about 100).
     ``scorer.calls`` and ``scorer.images`` count the calls and the images sent to the model.
+
+    Scores that are NaN or infinite raise :class:`maskedu.model.ModelError` naming the model and ``what``
+    was scored: an attack on them would report a wrong answer ("already misclassified", or a whole budget
+    spent on NaN) instead of failing.
     """
 
     def __init__(self, predict: Any):
@@ -329,22 +333,25 @@ class Scorer:
         self.images = 0
         self.n_classes: int | None = None
 
-    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, batch: np.ndarray, *, what: str = "images") -> tuple[np.ndarray, np.ndarray]:
         batch = np.ascontiguousarray(batch)
         self.calls += 1
         self.images += len(batch)
         if self._both is not None:
             probs, logits = self._both(batch)
             probs = np.asarray(probs, dtype=np.float64)
+            self._check_finite(probs, what)
             if logits is None:
                 logits = np.log(np.maximum(probs, 1e-45))
             logits = np.asarray(logits, dtype=np.float64)
+            self._check_finite(logits, what)
         else:
             out = self.predict(batch)
             if hasattr(out, "numpy"):
                 out = out.numpy()
             out = np.asarray(out, dtype=np.float64)
             self._check_shape(out, len(batch))
+            self._check_finite(out, what)  # before the first call decides what kind of scores these are
             if self.kind is None:
                 looks_like_probs = bool(
                     np.all(out >= 0) and np.all(out <= 1) and np.allclose(out.sum(axis=1), 1.0, atol=1e-3)
@@ -360,6 +367,20 @@ class Scorer:
         if self.n_classes is None:
             self.n_classes = probs.shape[1]
         return probs, logits
+
+    def _check_finite(self, out: np.ndarray, what: str) -> None:
+        bad = ~np.isfinite(out).reshape(len(out), -1).all(axis=1)
+        if not bad.any():
+            return
+        from .model import ModelError
+
+        model = getattr(self.predict, "model", self.predict)
+        name = getattr(model, "name", None) or getattr(model, "__name__", type(model).__name__)
+        kind = "NaN" if np.isnan(out).any() else "infinite"
+        which = what if len(out) == 1 else f"{int(bad.sum())} of {len(out)} {what}"
+        raise ModelError(f"the model {name!r} returned {kind} scores for {which}: nothing about them can be compared, "
+                         "so the attack stops here. Its weights are probably NaN (a training that diverged): "
+                         "train it again or load a good copy.")
 
     def _check_shape(self, out: np.ndarray, n: int) -> None:
         if out.ndim != 2 or out.shape[0] != n or out.shape[1] < 2:
@@ -534,7 +555,7 @@ class _QueryCache:
                 missing[k] = i
         if missing:
             idx = list(missing.values())
-            probs, logits = self.scorer(perturb(self.image, decoded[idx].reshape(len(idx), -1)))
+            probs, logits = self.scorer(perturb(self.image, decoded[idx].reshape(len(idx), -1)), what="candidate images")
             for k, row in zip(missing, np.concatenate([probs, logits], axis=1)):
                 self.rows[k] = row
         table = np.stack([self.rows[k] for k in keys])
@@ -590,12 +611,9 @@ def _initial_population(init, popsize, bounds, rng) -> np.ndarray:
         from scipy.stats import qmc
 
         sampler = {"latinhypercube": qmc.LatinHypercube, "sobol": qmc.Sobol, "halton": qmc.Halton}[init](d=d, rng=rng)
-        if init == "sobol":
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # sobol prefers powers of two; any size works
-                unit = sampler.random(popsize)
+        if init == "sobol":  # the first popsize of 2**m points: the same points, without scipy's warning about
+            # sizes that are not powers of two (and without touching the process-wide warning filters)
+            unit = sampler.random_base2((popsize - 1).bit_length())[:popsize]
         else:
             unit = sampler.random(popsize)
     # keep strictly inside the box (scipy refuses an init exactly on a bound only for some strategies)
@@ -609,7 +627,7 @@ def _prepare_scoring(predict, image, label, target, class_names):
     names = tuple(class_names) if class_names is not None else None
     scorer = as_scorer(predict)
     queries_before = scorer.images
-    prior_probs, prior_logits = scorer(image[None])
+    prior_probs, prior_logits = scorer(image[None], what="the clean image")
     n_classes = prior_probs.shape[1]
     if names is None and n_classes == 2:
         from .annotations import CLASS_NAMES
@@ -731,7 +749,7 @@ def one_pixel_attack(
     true_ix = label
     n = n_classes
     track = {"evaluations": 0, "success_fit": np.inf, "success_pixels": None, "success_row": None,
-             "generation": 0, "history": [], "stop": None}
+             "generation": 0, "history": [], "stop": None, "error": None}
 
     def lookup(population: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scores (probs | logits rows) and whole-pixel candidates (S, k, 5) for a (S, 5k) population."""
@@ -758,7 +776,11 @@ def one_pixel_attack(
 
     def objective(x: np.ndarray) -> np.ndarray:
         pop = np.atleast_2d(x.T) if x.ndim == 2 else x[None, :]
-        rows, decoded = lookup(pop)
+        try:
+            rows, decoded = lookup(pop)
+        except (ValueError, TypeError) as exc:  # scipy would hide it in a RuntimeError about its map-like callable
+            track["error"] = exc
+            raise AttackStopped from exc
         track["evaluations"] += len(pop)
         fit, ok = scores_to_fitness(rows[:, :n], rows[:, n:])
         if ok.any():
@@ -805,6 +827,8 @@ def one_pixel_attack(
             generations = 0
         if track["history"]:
             generations = track["history"][-1].generation
+    if track["error"] is not None:  # the model's answer was unusable (ModelError) or had the wrong shape
+        raise track["error"]
 
     history = track["history"]
     if track["success_pixels"] is not None:
