@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .common import check_choice, check_int, check_number
+from .common import ParameterError, check_choice, check_int, check_number
 
 __all__ = [
     "acceptance_probability",
@@ -265,6 +265,18 @@ def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
+def _checked(value: Any, state: Any, where: str) -> float:
+    """The fitness as a float; NaN or infinity raises, naming the state: the Metropolis rule cannot compare
+    them (a NaN start would reject every move and return the start as if it were the best)."""
+    value = float(value)
+    if not math.isfinite(value):
+        shown = repr(state)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise ParameterError(f"fitness returned {value} for {where} ({shown}): a fitness must be a finite number "
+                             "(higher is better). Check what it computes for that state.")
+    return value
+
+
 def simulated_annealing(
     fitness: Callable[[Any], float],
     initial_state: Any,
@@ -286,7 +298,8 @@ def simulated_annealing(
     reaches its floor at ``max_iters``). ``max_attempts`` stops the search after that many consecutive
     rejected moves, as mlrose's ``max_attempts`` did (the original used 10); None runs every iteration.
     ``on_iteration(info)`` is called after each iteration with an :class:`IterationInfo`; returning True
-    stops the search (a live plot's Stop button). ``acceptance`` lets you plug in your own rule.
+    stops the search (a live plot's Stop button). ``acceptance`` lets you plug in your own rule. A fitness
+    that is NaN or infinite raises :class:`~maskedu.common.ParameterError` naming the state.
 
     >>> r = simulated_annealing(lambda x: -abs(x), 5, lambda x, rng: x + int(rng.choice([-1, 1])), max_iters=200)
     >>> r.best_state, r.best_fitness
@@ -303,7 +316,7 @@ def simulated_annealing(
     start = time.perf_counter()
 
     state = initial_state
-    current = float(fitness(state))
+    current = _checked(fitness(state), state, "the initial state")
     best_state, best = state, current
     history = SearchHistory(initial_fitness=current)
     attempts, stopped, evaluations = 0, "max_iters", 1
@@ -311,7 +324,7 @@ def simulated_annealing(
     for t in range(max_iters):
         temperature = schedule(t)
         candidate = neighbour(state, rng)
-        candidate_fitness = float(fitness(candidate))
+        candidate_fitness = _checked(fitness(candidate), candidate, f"the candidate at iteration {t}")
         evaluations += 1
         delta = candidate_fitness - current
         probability = float(acceptance(delta, temperature))
@@ -360,12 +373,12 @@ def random_search(
     rng = _rng(seed)
     start = time.perf_counter()
     best_state = sample(rng)
-    best = float(fitness(best_state))
+    best = _checked(fitness(best_state), best_state, "the first draw")
     history = SearchHistory(initial_fitness=best)
     stopped, evaluations, state, value = "max_iters", 1, best_state, best
     for t in range(max_iters):
         state = sample(rng)
-        value = float(fitness(state))
+        value = _checked(fitness(state), state, f"the draw at iteration {t}")
         evaluations += 1
         if value > best:
             best_state, best = state, value
