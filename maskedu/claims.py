@@ -52,6 +52,17 @@ __all__ = [
     "say",
     "Said",
     "format_value",
+    "PAPER_CITATION",
+    "check_column_quirk",
+    "check_masked_faces_missed",
+    "check_found_more",
+    "check_iou",
+    "check_missed_mostly_masked",
+    "check_no_false_alarms",
+    "check_split",
+    "check_beats_majority",
+    "top_probabilities",
+    "check_smoothing_never_saturates",
     "PAPER_SOURCE",
     "sign_test",
     "check_better",
@@ -399,6 +410,209 @@ def say(template: str, *, display: bool = True, **values: Any) -> Said:
         else:
             print(text, flush=True)
     return Said(text)
+
+
+# --------------------------------------------------------------------------- notebooks 01-03: data, crops, model
+
+#: The paper's figures that notebooks 02 and 03 quote beside their own, with where they come from.
+PAPER_CITATION = "Hu, Wei & Bai 2021, 'Face mask detection and attack with one pixel change'"
+
+
+def check_column_quirk(root: Any, *, min_rows: int = 5, display: bool = True) -> Claim:
+    """Check notebook 01's claim about ``train.csv``: its values are x1, y1, x2, y2 whatever its header
+    (``name,x1,x2,y1,y2,classname``) says. Every CSV row whose image has a JSON file is read both ways and
+    compared with the JSON boxes of the same class: the claim holds when every row read by position matches
+    a JSON box, and read by the header's names fewer rows do (only the boxes where the two orders agree).
+    """
+    import csv
+    import json
+    from pathlib import Path
+
+    from .annotations import find_kaggle_layout
+
+    layout = find_kaggle_layout(Path(root))
+    if layout.csv_path is None or layout.annotations_dir is None:
+        return judge("train.csv's values are x1, y1, x2, y2, not the order its header names", None,
+                     figures={"rows compared": 0}, detail="this dataset has no train.csv and JSON files to compare",
+                     display=display)
+    cache: dict[str, list] = {}
+    rows = by_position = by_header = 0
+    with open(layout.csv_path, newline="", encoding="utf-8-sig", errors="replace") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        for row in reader:
+            if len(row) != 6:
+                continue
+            try:
+                v = [int(float(x)) for x in row[1:5]]
+            except ValueError:
+                continue
+            name, cls = row[0].strip(), row[5].strip()
+            if name not in cache:
+                try:
+                    doc = json.loads((layout.annotations_dir / f"{name}.json").read_text())
+                    cache[name] = [(a.get("classname"), tuple(int(x) for x in a.get("BoundingBox", [])))
+                                   for a in doc.get("Annotations", []) if isinstance(a, dict)]
+                except (OSError, ValueError, TypeError):
+                    cache[name] = []
+            boxes = {b for c, b in cache[name] if c == cls}
+            if not boxes:
+                continue
+            rows += 1
+            by_position += (v[0], v[1], v[2], v[3]) in boxes       # x1, y1, x2, y2
+            by_header += (v[0], v[2], v[1], v[3]) in boxes          # the header: x1, x2, y1, y2
+    holds = by_position == rows and by_header < by_position
+    return judge("train.csv's values are x1, y1, x2, y2, not the order its header names: read by position every "
+                 "row matches its JSON box, read by the header's names fewer do", holds,
+                 figures={"rows compared": rows, "match by position": by_position, "match by header": by_header},
+                 enough=rows >= min_rows, display=display)
+
+
+def _fisher_less(a_hit: int, a_n: int, b_hit: int, b_n: int) -> float:
+    """One-sided Fisher exact test: the chance of a share as low as a_hit/a_n against b_hit/b_n by luck."""
+    from scipy.stats import fisher_exact
+
+    return float(fisher_exact([[a_hit, a_n - a_hit], [b_hit, b_n - b_hit]], alternative="less")[1])
+
+
+def check_masked_faces_missed(report: Any, *, detector: str = "MTCNN", min_faces: int = 10, alpha: float = 0.05,
+                              display: bool = True) -> Claim:
+    """Check notebook 02's "masked-face problem" on a :class:`~maskedu.crop.CropReport`: ``detector`` finds a
+    smaller share of masked faces than of bare ones. Holds when the masked share is lower beyond chance (a
+    one-sided Fisher exact test at ``alpha``), is contradicted when it is not lower at all, and is too little
+    to tell when it is lower but not by more than chance could give (or either class has fewer than
+    ``min_faces`` faces)."""
+    per = getattr(report, "per_class", {}) or {}
+    (m_n, m_hit), (b_n, b_hit) = per.get("with_mask", [0, 0]), per.get("without_mask", [0, 0])
+    statement = f"{detector} finds a smaller share of masked faces than of bare ones"
+    figures = {"masked found": f"{m_hit}/{m_n}", "bare found": f"{b_hit}/{b_n}"}
+    if min(m_n, b_n) == 0:
+        return judge(statement, None, figures=figures, display=display)
+    p = _fisher_less(m_hit, m_n, b_hit, b_n)
+    figures["Fisher p"] = p
+    holds = True if p < alpha else (False if m_hit / m_n >= b_hit / b_n else None)
+    return judge(statement, holds, figures=figures, enough=min(m_n, b_n) >= min_faces, display=display)
+
+
+def check_found_more(ours: Any, theirs: Any, *, label: str = "with_mask", names: tuple[str, str] = ("ours", "theirs"),
+                     min_faces: int = 10, display: bool = True) -> Claim:
+    """Check "detector ``names[0]`` finds at least as many ``label`` faces as ``names[1]``" on two
+    :class:`~maskedu.crop.CropReport` of the same photos."""
+    a_n, a_hit = (getattr(ours, "per_class", {}) or {}).get(label, [0, 0])
+    b_n, b_hit = (getattr(theirs, "per_class", {}) or {}).get(label, [0, 0])
+    holds = None if a_n != b_n or a_n == 0 else a_hit >= b_hit
+    return judge(f"{names[0]} finds at least as many {label} faces as {names[1]}", holds,
+                 figures={names[0]: f"{a_hit}/{a_n}", names[1]: f"{b_hit}/{b_n}"}, enough=a_n >= min_faces,
+                 display=display)
+
+
+def check_iou(ious: Any, *, low: float = 0.5, high: float = 0.9, min_faces: int = 10, display: bool = True) -> Claim:
+    """Check notebook 02's "MTCNN's box overlaps the annotated box but is framed differently": the median
+    IoU of the matched faces lies between ``low`` and ``high``."""
+    import numpy as np
+
+    v = np.asarray(ious, dtype=np.float64).reshape(-1)
+    v = v[~np.isnan(v)]
+    med = float(np.median(v)) if len(v) else None
+    holds = None if med is None else bool(low <= med <= high)
+    return judge(f"MTCNN's boxes overlap the annotated ones but are framed differently (median IoU between {low} and {high})",
+                 holds, figures={"matched faces": len(v), "median IoU": med,
+                                 "middle half": (float(np.percentile(v, 25)), float(np.percentile(v, 75))) if len(v) else None},
+                 enough=len(v) >= min_faces, display=display)
+
+
+def check_missed_mostly_masked(report: Any, *, min_faces: int = 10, display: bool = True) -> Claim:
+    """Check notebook 02's leak argument: the faces the detector misses are mostly masked, so a crop made
+    because "no face was found" would mostly carry the label ``with_mask``. Decided by the 95% Wilson interval
+    of the masked share of the missed faces (or photos) against one half."""
+    missed = [m[-1] for m in (getattr(report, "missed", []) or [])] + [m[-1] for m in (getattr(report, "no_face", []) or [])]
+    missed = [m for m in missed if m is not None]
+    masked = sum(1 for m in missed if m == "with_mask")
+    return _judge_share("the faces the detector misses are mostly masked", masked, len(missed), 0.5, most=True,
+                        min_n=min_faces, figures={"missed": len(missed), "masked among them": masked}, detail="",
+                        display=display)
+
+
+def check_no_false_alarms(curve: Any, *, budget: float = 0.02, min_pictures: int = 20, display: bool = True) -> Claim:
+    """Check "at its default threshold the second look raises a false alarm on at most ``budget`` of the
+    face-free pictures", on a :class:`~maskedu.crop.TradeOff`."""
+    import numpy as np
+
+    t = np.asarray(curve.thresholds, dtype=np.float64)
+    k = int(np.argmin(np.abs(t - float(curve.current))))
+    rate = float(curve.false_positive_rate[k])
+    n = int(curve.counts.get("background", 0))
+    return judge(f"at its default threshold the second look finds a 'face' in at most {budget:.0%} of the face-free pictures",
+                 rate <= budget, figures={"face-free pictures": n, "false alarms": rate, "threshold": float(t[k])},
+                 enough=n >= min_pictures, display=display)
+
+
+def check_split(crops: Any, model: Any, *, display: bool = True) -> Claim:
+    """Check notebook 03's "no face, photo or person the model trained on is among the faces it is tested
+    on", from the split the model carries (:func:`maskedu.model.held_out`)."""
+    import numpy as np
+
+    from .model import _record_of
+
+    record = _record_of(model)
+    if record is None:
+        return judge("the held-out faces share no face, photo or person with training", None,
+                     figures={}, detail="the model carries no split", display=display)
+    parts = np.asarray(record.parts)
+    seen, test = parts != "test", parts == "test"
+    groups, hashes = np.asarray(record.groups), np.asarray(record.hashes)
+    photos = np.asarray(record.photos)
+    shared_groups = set(groups[seen]) & set(groups[test])
+    shared_faces = set(hashes[seen]) & set(hashes[test])
+    # a photo may hold two people, one on each side, when the split is by person: count only whole-photo leaks
+    shared_photos = set(photos[seen]) & set(photos[test]) if record.grouping == "photo" else set()
+    unit = {"person": "people", "photo": "photos"}.get(record.grouping, "faces")
+    holds = not (shared_groups or shared_faces or shared_photos)
+    return judge(f"the held-out faces share no face (pixel for pixel) and no {record.grouping} with the training faces",
+                 holds, figures={f"{unit} in training": len(set(groups[seen])), f"{unit} held out": len(set(groups[test])),
+                                 "shared": len(shared_groups | shared_photos), "identical faces": len(shared_faces)},
+                 enough=bool(test.any()), display=display)
+
+
+def check_beats_majority(evaluation: Any, *, min_faces: int = 20, display: bool = True) -> Claim:
+    """Check "the model does better on held-out faces than always answering the commoner class", by the
+    95% Wilson interval of its accuracy lying wholly above that class's share (an
+    :class:`~maskedu.model.Evaluation`)."""
+    import numpy as np
+
+    labels = np.asarray(evaluation.labels)
+    n = len(labels)
+    majority = float(np.bincount(labels).max() / n) if n else 0.0
+    right = int(round(evaluation.accuracy * n))
+    return _judge_share("the model does better on held-out faces than always answering the commoner class", right, n,
+                        majority, most=True, min_n=min_faces, figures={"faces": n, "accuracy": evaluation.accuracy,
+                                                                        "commoner class share": majority},
+                        detail="", display=display)
+
+
+def top_probabilities(model: Any, images: Any) -> Any:
+    """Each face's highest class probability as float32, the way the attack's fitness sees it."""
+    import numpy as np
+
+    from .model import make_predict_fn
+
+    predict = make_predict_fn(model)
+    probs = np.concatenate([predict(images[i:i + 256]) for i in range(0, len(images), 256)]) if len(images) else \
+        np.zeros((0, 2), np.float32)
+    return probs.astype(np.float32).max(axis=1)
+
+
+def check_smoothing_never_saturates(top: Any, *, min_faces: int = 10, display: bool = True) -> Claim:
+    """Check notebook 03's "with label smoothing, no held-out face's top probability is exactly 1.0 in
+    float32" on the top probabilities of the default model (:func:`top_probabilities`)."""
+    import numpy as np
+
+    top = np.asarray(top, dtype=np.float32).reshape(-1)
+    at_one = int((top == np.float32(1.0)).sum())
+    return judge("trained with label smoothing, the model gives no held-out face a top probability of exactly 1.0 in float32",
+                 at_one == 0, figures={"faces": len(top), "at exactly 1.0": at_one,
+                                       "highest": float(top.max()) if len(top) else None},
+                 enough=len(top) >= min_faces, display=display)
 
 
 # --------------------------------------------------------------------------- notebooks 04-06: the attacks

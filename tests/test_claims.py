@@ -136,3 +136,87 @@ def test_say_renders_and_never_writes_nan(capsys):
         say("{missing}", n=1)
     with pytest.raises(ParameterTypeError):
         say(3)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- notebooks 01-03's checks
+
+
+def test_column_quirk_check_on_the_sample(sample_root):
+    c = claims.check_column_quirk(sample_root, display=False)
+    assert c.holds, c
+    assert c.figures["match by position"] == c.figures["rows compared"] > c.figures["match by header"]
+
+
+def test_column_quirk_check_contradicted_when_the_csv_follows_its_header(sample_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(sample_root, root)
+    csv_file = root / "train.csv"
+    lines = csv_file.read_text().splitlines()
+    fixed = [lines[0]]
+    for line in lines[1:]:  # rewrite every row in the header's order: x1, x2, y1, y2
+        name, x1, y1, x2, y2, cls = line.split(",")
+        fixed.append(",".join([name, x1, x2, y1, y2, cls]))
+    csv_file.write_text("\n".join(fixed) + "\n")
+    assert claims.check_column_quirk(root, display=False).contradicted
+
+
+class _Report:
+    def __init__(self, per_class, missed=(), no_face=()):
+        self.per_class, self.missed, self.no_face = per_class, list(missed), list(no_face)
+
+
+def test_masked_faces_missed_check():
+    assert claims.check_masked_faces_missed(_Report({"with_mask": [50, 20], "without_mask": [50, 48]}), display=False).holds
+    assert claims.check_masked_faces_missed(_Report({"with_mask": [50, 49], "without_mask": [50, 40]}), display=False).contradicted
+    assert claims.check_masked_faces_missed(_Report({"with_mask": [50, 44], "without_mask": [50, 46]}),
+                                            display=False).verdict == TOO_LITTLE
+    assert claims.check_masked_faces_missed(_Report({"with_mask": [4, 1], "without_mask": [4, 4]}),
+                                            display=False).verdict == TOO_LITTLE
+
+
+def test_found_more_iou_and_missed_checks():
+    ours, theirs = _Report({"with_mask": [30, 28]}), _Report({"with_mask": [30, 17]})
+    assert claims.check_found_more(ours, theirs, display=False).holds
+    assert claims.check_found_more(theirs, ours, display=False).contradicted
+    assert claims.check_iou([0.7] * 20, display=False).holds
+    assert claims.check_iou([0.95] * 20, display=False).contradicted
+    assert claims.check_iou([0.7] * 3, display=False).verdict == TOO_LITTLE
+    missed = [("p", (0, 0, 1, 1), "with_mask")] * 18 + [("p", (0, 0, 1, 1), "without_mask")] * 2
+    assert claims.check_missed_mostly_masked(_Report({}, missed), display=False).holds
+    assert claims.check_missed_mostly_masked(_Report({}, missed[::-1][:4] + missed[-2:] * 8), display=False).contradicted
+
+
+def test_no_false_alarms_check():
+    import numpy as np
+
+    class Curve:
+        thresholds = np.array([0.6, 0.7, 0.8])
+        false_positive_rate = np.array([0.1, 0.05, 0.0])
+        counts = {"background": 50}
+        current = 0.8
+
+    assert claims.check_no_false_alarms(Curve(), display=False).holds
+    Curve.current = 0.6
+    assert claims.check_no_false_alarms(Curve(), display=False).contradicted
+
+
+def test_smoothing_and_majority_checks():
+    import numpy as np
+
+    assert claims.check_smoothing_never_saturates(np.full(20, 0.97, np.float32), display=False).holds
+    top = np.full(20, 0.97, np.float32)
+    top[3] = 1.0
+    assert claims.check_smoothing_never_saturates(top, display=False).contradicted
+
+    class Ev:
+        labels = np.array([0] * 30 + [1] * 10)
+        accuracy = 39 / 40
+
+    assert claims.check_beats_majority(Ev(), display=False).holds
+    Ev.accuracy = 28 / 40  # below 0.75, but the interval of 40 faces still holds 0.75
+    assert claims.check_beats_majority(Ev(), display=False).verdict == TOO_LITTLE
+    Ev.labels = np.array([0] * 60 + [1] * 20)
+    Ev.accuracy = 40 / 80
+    assert claims.check_beats_majority(Ev(), display=False).contradicted
