@@ -102,10 +102,15 @@ def repo_root() -> Path | None:
     return None
 
 
+_WRITABLE_DATA_DIRS: set[Path] = set()
+
+
 def data_dir(create: bool = True) -> Path:
     """Where datasets, crops and models go.
 
     ``$MASKEDU_DATA`` if set, else ``data/`` in the checkout, else ``./data`` in the working folder.
+    With ``create`` the folder is made and checked writable (once per process); a folder that cannot
+    be used raises :class:`DataFolderError`, saying why and to set ``MASKEDU_DATA``.
     """
     env = os.environ.get(DATA_ENV)
     if env:
@@ -115,8 +120,44 @@ def data_dir(create: bool = True) -> Path:
     else:
         path = Path.cwd() / "data"
     if create:
-        path.mkdir(parents=True, exist_ok=True)
+        _make_data_dir(path, named_by_env=bool(env))
     return path.resolve()
+
+
+def _make_data_dir(path: Path, *, named_by_env: bool) -> None:
+    """Create ``path`` and check that files can be written in it, or raise a DataFolderError."""
+
+    def refuse(reason: str) -> DataFolderError:
+        what = f"{DATA_ENV}={path}" if named_by_env else f"The data folder {path}"
+        return DataFolderError(
+            f"{what} cannot be used{' as the data folder' if named_by_env else ''}: {reason}. "
+            f"To fix it, set {DATA_ENV} to a folder you can write to (for example  export {DATA_ENV}=~/maskedu-data)"
+            + (f", or unset {DATA_ENV} to use data/ in the checkout." if named_by_env else ".")
+        )
+
+    try:
+        in_the_way = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    except OSError as exc:  # a parent we may not even look into
+        raise refuse(f"it cannot be reached ({exc.strerror or exc})") from None
+    if in_the_way is not None:
+        raise refuse("it is a file, not a folder" if in_the_way == path else f"{in_the_way} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise refuse(f"it cannot be created ({exc.strerror or exc})") from None
+    resolved = path.resolve()
+    if resolved in _WRITABLE_DATA_DIRS:
+        return
+    if not os.access(resolved, os.W_OK | os.X_OK):
+        raise refuse("you cannot write to it (permissions)")
+    try:  # os.access says yes to root everywhere: a real attempt catches a read-only mount
+        import tempfile
+
+        with tempfile.TemporaryFile(dir=resolved):
+            pass
+    except OSError as exc:
+        raise refuse(f"cannot write to it ({exc.strerror or exc})") from None
+    _WRITABLE_DATA_DIRS.add(resolved)
 
 
 def artifact_path(name: str, *, fast: bool | None = None) -> Path:
