@@ -1484,7 +1484,7 @@ class TradeOff:
         created = ax is None
         if created:
             fig, ax = plt.subplots(figsize=(7, 4))
-        colours = {"with_mask": "#2e7d32", "without_mask": "#c62828"}
+        colours = {"with_mask": "#0072B2", "without_mask": "#D55E00"}
         for c, rate in self.found_rate.items():
             ax.plot(self.thresholds, 100 * rate, "o-", color=colours.get(c), label=f"found: {c} (n={self.counts.get(c, 0)})")
         ax.plot(self.thresholds, 100 * self.false_positive_rate, "s--", color="#455a64",
@@ -1618,7 +1618,7 @@ def plot_detections(image, detections: Sequence[Detection] | DetectionResult, *,
     ax.imshow(img)
     for box in annotations:
         xyxy = box.xyxy if hasattr(box, "xyxy") else tuple(box)
-        colour = {"with_mask": "#2e7d32", "without_mask": "#c62828"}.get(getattr(box, "label", None), "#9e9e9e")
+        colour = {"with_mask": "#0072B2", "without_mask": "#D55E00"}.get(getattr(box, "label", None), "#9e9e9e")
         ax.add_patch(Rectangle(xyxy[:2], xyxy[2] - xyxy[0], xyxy[3] - xyxy[1], fill=False, edgecolor=colour,
                                linestyle="--", linewidth=1.5))
     for d in detections:
@@ -1684,7 +1684,7 @@ def plot_close_up_look(look: CloseUpLook, *, image=None, size: float = 1.9):
     for ax, view, picture, boxes, scores in zip(axes[0], look.views, look.pictures, look.view_boxes, look.view_scores):
         ax.imshow(picture)
         for (x1, y1, x2, y2), sc in zip(boxes, scores):
-            colour = "#2e7d32" if sc >= 0.8 else "#f9a825" if sc >= 0.5 else "#c62828"
+            colour = "#0072B2" if sc >= 0.8 else "#E69F00" if sc >= 0.5 else "#D55E00"
             ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color=colour, lw=1.2))
             ax.text(x1, y1, f"{sc:.2f}", color="white", fontsize=6, va="bottom",
                     bbox=dict(facecolor=colour, edgecolor="none", pad=0.5))

@@ -260,7 +260,7 @@ def draw_detections(image, results, ax=None, *, title: str | None = None):
     lw = max(1.5, img.shape[1] / 300)
     for f in faces:
         x1, y1, x2, y2 = f.box
-        colour = "#2e7d32" if f.label == "with_mask" else "#c62828"
+        colour = "#0072B2" if f.label == "with_mask" else "#D55E00"
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=lw))
         ax.text(x1, max(y1 - 3, 0), f"{f.label} {f.confidence:.0%}", color="white", fontsize=8,
                 va="bottom", bbox=dict(facecolor=colour, edgecolor="none", pad=1.5))

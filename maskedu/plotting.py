@@ -33,12 +33,12 @@ __all__ = [
 ]
 
 #: Colours of the two classes (and of unmapped boxes, ``None``), used by every figure.
-CLASS_COLOURS: dict[str | None, str] = {"with_mask": "#2e7d32", "without_mask": "#c62828", None: "#9e9e9e"}
+CLASS_COLOURS: dict[str | None, str] = {"with_mask": "#0072B2", "without_mask": "#D55E00", None: "#9e9e9e"}
 _OTHER_COLOURS = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#5d4037", "#827717")
 
 
 def colour_for(label: str | None) -> str:
-    """The colour of a class: green for with_mask, red for without_mask, grey for None, a stable colour otherwise."""
+    """The colour of a class: blue for with_mask, vermillion for without_mask (Okabe-Ito colours, told apart with any colour vision), grey for None, a stable colour otherwise."""
     if label in CLASS_COLOURS:
         return CLASS_COLOURS[label]
     return _OTHER_COLOURS[sum(map(ord, str(label))) % len(_OTHER_COLOURS)]
