@@ -969,6 +969,16 @@ def _refuse_unfinished(target: Path, force: bool) -> None:
     )
 
 
+def _make_folder(folder: Path) -> None:
+    """Create the folder that receives the dataset, or say clearly why it cannot be (a DownloadError)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        in_the_way = next((p for p in (folder, *folder.parents) if p.is_file()), None)
+        reason = f"{in_the_way} is a file, not a folder" if in_the_way else (exc.strerror or str(exc))
+        raise DownloadError(f"The dataset cannot be installed in {folder}: {reason}. Choose another dest.") from None
+
+
 def _say(quiet: bool, message: str) -> None:
     if not quiet:
         print(message, flush=True)
@@ -1037,7 +1047,7 @@ def install_archive(
     """
     archive = Path(archive).expanduser()
     target = dataset_path(dest)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(target.parent)
     with _folder_lock(target.parent, quiet=quiet):
         _clean_leftovers(target)
         if not force and is_installed(dest):
@@ -1114,7 +1124,7 @@ def download_dataset(dest: str | os.PathLike | None = None, force: bool = False,
     if not force and is_installed(dest):
         _say(quiet, f"The Kaggle dataset is already in {target}; nothing to download (force=True fetches it again).")
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(target.parent)
     with _folder_lock(target.parent, quiet=quiet):
         _clean_leftovers(target)
         if not force and is_installed(dest):  # finished while we waited, or restored from a crashed re-install

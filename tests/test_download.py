@@ -311,6 +311,19 @@ def test_size_cap_and_zip_bomb_are_refused(tmp_path, no_credentials):
     assert data_entries() == []
 
 
+def test_a_dest_that_is_a_file_is_refused_clearly(credentials, fake, tmp_path):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine")
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(build_zip())
+    for dest in (blocker, blocker / "sub"):
+        with pytest.raises(dl.DownloadError, match=rf"cannot be installed in .*: {blocker} is a file, not a folder"):
+            dl.download_dataset(dest, quiet=True)
+        with pytest.raises(dl.DownloadError, match=rf"{blocker} is a file, not a folder"):
+            dl.install_archive(archive, dest, quiet=True)
+    assert blocker.read_text() == "mine" and fake.calls == []
+
+
 def test_archive_without_the_kaggle_layout_is_refused_clearly(credentials, fake):
     fake.payload = build_zip({"readme.txt": b"hello", "photos/a.jpg": _image_bytes("JPEG", 3)})
     with pytest.raises(dl.ArchiveError, match="does not look like the Kaggle dataset") as info:
