@@ -143,6 +143,23 @@ def check_kaggle_credentials() -> Check:
     return Check("Kaggle credentials", "ok", f"found: {creds}")
 
 
+def check_data_folder(data: Path) -> Check:
+    """Whether the data folder can be used, judged as :func:`maskedu.common.data_dir` judges it."""
+    try:
+        in_the_way = any(p.exists() and not p.is_dir() for p in (data, *data.parents))
+        if data.is_dir() or in_the_way:
+            common.data_dir()  # raises DataFolderError, with the reason, where setup() would
+            return Check("data folder", "ok", f"{data} (writable)")
+        parent = next(p for p in data.parents if p.is_dir())
+    except common.DataFolderError as exc:
+        return Check("data folder", "fail", str(exc).split(" To fix it,")[0],
+                     f"set {common.DATA_ENV} to a folder you can write to")
+    if os.access(parent, os.W_OK | os.X_OK):
+        return Check("data folder", "ok", f"{data} (created when a notebook first runs)")
+    return Check("data folder", "fail", f"{data} cannot be created: {parent} is not writable",
+                 f"set {common.DATA_ENV} to a folder you can write to")
+
+
 def check_dataset(data: Path) -> Check:
     """What :func:`maskedu.get_dataset` will use: the same test (``download.is_installed``) it applies."""
     from .download import MARKER_NAME, dataset_path, is_installed
@@ -224,8 +241,8 @@ def run_checks(*, tensorflow: bool = True) -> list[Check]:
     checks = [check_python(), *check_packages()]
     if tensorflow:
         checks.append(check_gpu())
-    checks += [check_kaggle_credentials(), check_dataset(data), check_crops(data), check_model(data),
-               check_widgets_extension()]
+    checks += [check_kaggle_credentials(), check_data_folder(data), check_dataset(data), check_crops(data),
+               check_model(data), check_widgets_extension()]
     return checks
 
 

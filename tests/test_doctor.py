@@ -119,6 +119,24 @@ def test_a_finished_kaggle_download_in_fast_mode_says_the_sample_is_used(no_kagg
     assert check.status == "ok" and "fast mode" in check.detail and "prefer='kaggle'" in check.detail
 
 
+def test_a_data_folder_that_is_a_file_fails_with_what_to_do(no_kaggle, tmp_path, monkeypatch):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    monkeypatch.setenv("MASKEDU_DATA", str(blocker / "data"))
+    check = _by_name(run_checks(tensorflow=False))["data folder"]
+    assert check.status == "fail"
+    assert check.detail == f"MASKEDU_DATA={blocker / 'data'} cannot be used as the data folder: {blocker} is a file, not a folder."
+    assert check.fix == "set MASKEDU_DATA to a folder you can write to"
+    assert not (blocker / "data").exists()
+
+
+def test_a_data_folder_not_made_yet_is_fine_and_not_created(no_kaggle, tmp_path, monkeypatch):
+    monkeypatch.setenv("MASKEDU_DATA", str(tmp_path / "later" / "data"))
+    check = _by_name(run_checks(tensorflow=False))["data folder"]
+    assert check.status == "ok" and "created when a notebook first runs" in check.detail
+    assert not (tmp_path / "later").exists()
+
+
 def test_sample_only_and_fast_model_only_are_warnings(no_kaggle, tmp_path):
     data = tmp_path / "data"
     (data / "sample").mkdir(parents=True)
@@ -165,7 +183,8 @@ def test_cli_doctor(no_kaggle, capsys):
     lines = out.strip().splitlines()
     assert lines[0].startswith("maskedu doctor:")
     names = [ln.split(":")[0].split(None, 1)[1] for ln in lines[1:-1]]
-    assert names == ["Python", "packages", "Kaggle credentials", "dataset", "crops", "model", "widgets extension"]
+    assert names == ["Python", "packages", "Kaggle credentials", "data folder", "dataset", "crops", "model",
+                     "widgets extension"]
     assert lines[-1] == "all essentials are in place"
 
 
