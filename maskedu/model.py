@@ -871,8 +871,11 @@ def train(
     ``crops`` is a :class:`maskedu.crop.Crops` or an ``(images, labels)`` tuple (uint8 N x H x W x 3,
     int labels; negative labels are left out). Steps:
 
-    1. :func:`stratified_split` with ``seed`` into train / ``validation`` / ``test`` fractions, faces of
-       one photo kept together (``group_by_photo``, when the crops know their paths).
+    1. :func:`stratified_split` with ``seed`` into train / ``validation`` / ``test`` fractions, the faces of
+       one person (embedded sample) or one photo (elsewhere) kept together (``group_by_photo``, for a
+       :class:`~maskedu.crop.Crops`: :meth:`~maskedu.crop.Crops.groups`). The split is recorded
+       (:class:`SplitRecord`, ``TrainResult.record``) and attached to the model: :func:`held_out` and
+       :func:`save_model` use it.
     2. Adam with decoupled weight decay (AdamW, ``weight_decay`` 0.02; ``0`` gives plain Adam). The
        learning rate follows ``schedule``: ``"cosine"`` (default) decays it from ``learning_rate`` to 1% of
        it over ``epochs``; ``"plateau"`` (the first version's) halves it whenever validation loss stalls.
