@@ -595,7 +595,8 @@ def _run_client_in_child(credentials: Credentials, download_dir: Path, *, force:
     code = "import sys; from maskedu.download import _client_main; sys.exit(_client_main(sys.argv[1], sys.argv[2]))"
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-c", code, json.dumps(request), str(result_path)],
+            # -P: the working folder is not put on sys.path, so a stray kaggle.py there cannot stand in for the client
+            [sys.executable, "-P", "-c", code, json.dumps(request), str(result_path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_client_environment(),
         )
     except OSError as exc:

@@ -181,3 +181,28 @@ def test_the_child_never_sees_the_print_switches(monkeypatch):
     assert not {"VERBOSE", "VERBOSE_OUTPUT", "KAGGLE_API_ENVIRONMENT"} & set(env)
     assert str(REPO) in env["PYTHONPATH"].split(os.pathsep)  # the child imports this maskedu
     assert os.environ["VERBOSE"] == "1"  # ours is left as it was
+
+
+def test_whatever_the_child_writes_reaches_us_redacted_and_a_crash_is_a_download_error(tmp_path, monkeypatch, capfd):
+    """A stand-in for the child's Python that prints the secret (whole, and in pieces) on both pipes, then dies."""
+    from maskedu import download as dl
+
+    for name in [n for n in os.environ if n.startswith("KAGGLE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KAGGLE_API_TOKEN", TOKEN)
+    leaky = tmp_path / "leaky-python"
+    leaky.write_text(
+        "#!/bin/sh\n"
+        'printf "Authorization: Bearer %s\\n" "$KAGGLE_API_TOKEN"\n'
+        'printf "%s" "$KAGGLE_API_TOKEN" | head -c 10; sleep 0.2; printf "%s\\n" "$KAGGLE_API_TOKEN" | tail -c +11\n'
+        'printf "token=%s\\n" "$KAGGLE_API_TOKEN" >&2\n'
+        "exit 3\n"
+    )
+    leaky.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(leaky))
+    with pytest.raises(dl.DownloadError, match=r"stopped unexpectedly \(exit status 3\)"):
+        dl._run_client_in_child(dl.find_credentials(), tmp_path, force=False, quiet=True)
+    out, err = capfd.readouterr()
+    assert out == "Authorization: Bearer ***\n***\n"
+    assert err == "token=***\n"
