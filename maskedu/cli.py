@@ -135,10 +135,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     try:
         results = run_notebooks(notebooks, data / "executed", fast=args.fast)
     except Exception as exc:  # nbclient's errors carry the whole cell traceback: the executed copy has it
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
-        raise _CommandError(
-            f"a notebook failed ({type(exc).__name__}: {first}); the executed copies are in {data / 'executed'}"
-        ) from None
+        if getattr(exc, "ename", None):  # nbclient's CellExecutionError: the cell's own error
+            what = f"{exc.ename}: {_one_line(getattr(exc, 'evalue', ''))}"
+        else:
+            what = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'no message'}"
+        raise _CommandError(f"a notebook failed ({what}); the executed copies are in {data / 'executed'}") from None
     total = time.perf_counter() - start
     print()
     for name, seconds, status in results:

@@ -123,6 +123,15 @@ def test_a_failing_notebook_is_one_line_and_status_1(capsys, monkeypatch):
         "maskedu demo: error: a notebook failed (RuntimeError: cell 3 raised ZeroDivisionError); "
         f"the executed copies are in {common.data_dir() / 'executed'}"
     )
+    from nbclient.exceptions import CellExecutionError
+
+    def cell_error(notebooks, out_dir, **kw):
+        raise CellExecutionError("An error occurred while executing the following cell:\n1/0\n...", "ZeroDivisionError", "division by zero")
+
+    monkeypatch.setattr(cli, "run_notebooks", cell_error)
+    status, _, err = _run(capsys, "demo", "--only", "02")
+    assert status == 1
+    assert _one_line(err).startswith("maskedu demo: error: a notebook failed (ZeroDivisionError: division by zero);")
 
 
 def test_valid_sample_arguments_still_work(capsys, tmp_path):
