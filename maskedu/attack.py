@@ -1490,9 +1490,11 @@ def plot_fitness_curves(attacks: Mapping[str, Mapping[str, AttackResult]], predi
         for j, (fit, res) in enumerate(by_fitness.items()):
             curve = best_candidate_curve(res, predicts[model_name])
             style = series_style(j)
+            step = max(1, len(curve["generation"]) // 12)
             for r, key in enumerate(("probability", "margin")):
+                # markers of the later series shifted half a step: identical curves still show both
                 axes[r, c].plot(curve["generation"], curve[key], color=style["color"], ls=style["ls"], marker=style["marker"],
-                                ms=4, markevery=max(1, len(curve["generation"]) // 12), lw=1.6, label=f"{fit} fitness")
+                                ms=4, markevery=((j * step) // 2 % step, step), lw=1.6, label=f"{fit} fitness")
         axes[0, c].axhline(0.5, color="black", lw=0.8, ls=(0, (1, 2)), label="decision line")
         axes[1, c].axhline(0.0, color="black", lw=0.8, ls=(0, (1, 2)), label="decision line")
         axes[0, c].set_title(model_name, fontsize=10)
