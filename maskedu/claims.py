@@ -646,7 +646,7 @@ def _judge_share(statement: str, hits: int, n: int, threshold: float, *, most: b
         holds = not most
     else:
         holds = None
-    figures = dict(figures, share=hits / n if n else None, **{"95% interval": (lo, hi)})
+    figures = dict(figures, share=f"{hits / n:.1%}" if n else None, **{"95% interval": f"{lo:.1%} to {hi:.1%}"})
     return judge(statement, holds, figures=figures, detail=detail, enough=n >= min_n, display=display)
 
 

@@ -221,3 +221,11 @@ def test_rate_needs_one_threshold_and_strict_raises(monkeypatch):
     monkeypatch.setenv(STRICT_ENV, "1")
     with pytest.raises(ClaimContradicted):
         claims.check_rate("rare", 30, 40, below=0.10, display=False)
+
+
+def test_interval_figures_read_as_percentages():
+    p, y = _probs(0, 47)
+    c = claims.check_saturation(p, y, display=False)
+    assert c.figures["95% interval"] == "0.0% to 7.6%"      # not a float like 6.9e-18
+    assert c.figures["share"] == "0.0%"
+    assert "e-" not in str(c)
