@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 #: Colours of the two classes (and of unmapped boxes, ``None``), used by every figure.
-CLASS_COLOURS: dict[str | None, str] = {"with_mask": "#0072B2", "without_mask": "#D55E00", None: "#9e9e9e"}
+CLASS_COLOURS: dict[str | None, str] = {"with_mask": "#0072b2", "without_mask": "#d55e00", None: "#9e9e9e"}
 _OTHER_COLOURS = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#5d4037", "#827717")
 
 

@@ -110,7 +110,7 @@ def test_size_histogram_marks_the_threshold():
 
 
 def test_colours_are_stable():
-    assert plotting.colour_for("with_mask") == "#0072B2" and plotting.colour_for(None) == "#9e9e9e"
+    assert plotting.colour_for("with_mask") == "#0072b2" and plotting.colour_for(None) == "#9e9e9e"
     assert plotting.colour_for("hat") == plotting.colour_for("hat")
 
 
