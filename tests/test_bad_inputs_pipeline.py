@@ -289,6 +289,7 @@ def test_detect_masks_leaves_warnings_filters_and_pil_settings_as_they_were(tmp_
     for i in range(24):  # decoded two at a time: a loader changing process-wide settings races (most runs catch it)
         astro.save(folder / f"{i:02d}.png")
     (folder / "zz_empty.jpg").write_bytes(b"")
+    detect_masks(folder / "00.png", model)  # first use imports MTCNN and friends, whose imports may add filters
     with warnings.catch_warnings(record=True) as caught:  # the one warning about the empty file goes here
         warnings.simplefilter("always")
         before, pixels = list(warnings.filters), Image.MAX_IMAGE_PIXELS
@@ -300,24 +301,36 @@ def test_detect_masks_leaves_warnings_filters_and_pil_settings_as_they_were(tmp_
 
 
 def test_sobol_starts_in_threads_leave_warnings_filters_as_they_were():
-    """Four threads drawing Sobol starting populations (12 is not a power of two, which scipy warns about)."""
+    """Six threads drawing Sobol starting populations (12 is not a power of two, which scipy warns about).
+
+    Python switches threads every microsecond here, so a ``catch_warnings`` block in one thread overlaps
+    another's: with one, a filter stays behind in every run tried.
+    """
+    import sys
+
     from maskedu.attack import _initial_population, candidate_bounds
 
     bounds = candidate_bounds(50, 50, 1)
+    _initial_population("sobol", 12, bounds, np.random.default_rng(0))  # scipy's own imports add filters once
     before = list(warnings.filters)
     populations = {}
 
     def run(seed):
         rng = np.random.default_rng(seed)
-        populations[seed] = [_initial_population("sobol", 12, bounds, rng) for _ in range(300)]
+        populations[seed] = [_initial_population("sobol", 12, bounds, rng) for _ in range(500)]
 
-    threads = [threading.Thread(target=run, args=(s,)) for s in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=run, args=(s,)) for s in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
     assert list(warnings.filters) == before
-    assert all(len(p) == 300 and p[0].shape == (12, 5) for p in populations.values())
+    assert all(len(p) == 500 and p[0].shape == (12, 5) for p in populations.values())
     # the same points as scipy's Sobol sequence drawn directly: nothing changed but the warning
     from scipy.stats import qmc
 
