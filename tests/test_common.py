@@ -114,3 +114,31 @@ def test_import_tensorflow_writes_nothing_to_stderr():
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("imported")
     assert run.stderr == ""
+
+
+def test_progress_in_a_notebook_ends_as_one_summary_line(monkeypatch):
+    """A saved widget keeps the text it was created with ("0%"): the finished bar replaces itself with a line."""
+    from unittest import mock
+
+    import maskedu.common as common
+
+    monkeypatch.delenv("MASKEDU_NO_PROGRESS", raising=False)
+    updates = []
+
+    class Handle:
+        def update(self, obj, raw=False):
+            updates.append(obj)
+
+    with mock.patch.object(common, "in_notebook", lambda: True), \
+            mock.patch("IPython.display.display", lambda *a, **k: Handle()):
+        common._notebook_bar.cache_clear()
+        try:
+            assert list(common.progress(range(5), desc="Cropping faces")) == list(range(5))
+            bar = common.progress(total=4, desc="stopped")
+            bar.update(1)
+            bar.close()
+        finally:
+            common._notebook_bar.cache_clear()
+    assert [u["text/plain"].split(" in ")[0] for u in updates] == ["Cropping faces: 5/5", "stopped: 1/4"]
+    assert updates[1]["text/plain"].endswith("(stopped early)")
+    assert all("%" not in u["text/plain"] for u in updates)
