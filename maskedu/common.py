@@ -47,10 +47,6 @@ __all__ = [
 FAST_ENV = "MASKEDU_FAST"
 DATA_ENV = "MASKEDU_DATA"
 
-# TensorFlow reads these when it is first imported, so they are set (unless already set) as soon as any part of
-# maskedu is: INFO and WARNING lines of TensorFlow's C++ code (CPU features, oneDNN) stay off stderr.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 T = TypeVar("T")
 
@@ -253,16 +249,22 @@ def import_tensorflow():
     """
     if "tensorflow" in sys.modules and "keras" in sys.modules:
         return sys.modules["tensorflow"]
-    import logging
     import warnings
 
-    with _StderrToDevnull(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import tensorflow
-        import keras  # noqa: F401
-
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    logging.getLogger("absl").setLevel(logging.ERROR)
+    # TensorFlow's C++ logging reads this once, during the import; the variable is put back afterwards, so
+    # importing through maskedu leaves the environment as it was.
+    saved = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        with _StderrToDevnull(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import tensorflow
+            import keras  # noqa: F401
+    finally:
+        if saved is None:
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+        else:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = saved
     return tensorflow
 
 
@@ -280,8 +282,6 @@ def setup(seed: int = 0, *, fast: bool | None = None, quiet: bool = True, verbos
     if fast is not None:
         os.environ[FAST_ENV] = "1" if fast else "0"
     if quiet:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
         import logging
 
         logging.getLogger("tensorflow").setLevel(logging.ERROR)

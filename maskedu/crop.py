@@ -461,7 +461,9 @@ class FaceDetector:
         if self._mtcnn is None:
             key = (self.device, self.compiled)
             if key not in _SHARED_MTCNN:
-                os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+                from .common import import_tensorflow
+
+                import_tensorflow()  # quietly, before mtcnn imports it
                 from mtcnn import MTCNN
 
                 mtcnn = MTCNN(stages="face_and_landmarks_detection", device=self.device)

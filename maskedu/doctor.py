@@ -109,8 +109,9 @@ def check_packages() -> list[Check]:
 
 def check_gpu() -> Check:
     try:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        import tensorflow as tf
+        from .common import import_tensorflow
+
+        tf = import_tensorflow()
     except Exception as exc:  # a broken TensorFlow install is exactly what doctor is for
         return Check("GPU", "fail", f"TensorFlow does not import: {type(exc).__name__}: {exc}", INSTALL)
     gpus = tf.config.list_physical_devices("GPU")

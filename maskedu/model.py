@@ -895,8 +895,8 @@ def train(
     6. ``live_plot``: curves redrawn in place in a notebook (default: in a notebook only; a log line per
        epoch otherwise when ``verbose``).
 
-    ``deterministic=True`` seeds everything and turns on TensorFlow's op determinism, so the same call
-    gives the same weights. ``epochs`` defaults to 100 (8 in fast mode); early stopping may end sooner.
+    ``deterministic=True`` seeds everything and turns on TensorFlow's op determinism while it trains (then
+    leaves it as it was), so the same call gives the same weights. ``epochs`` defaults to 100 (8 in fast mode); early stopping may end sooner.
 
     Why these defaults: the first version's recipe (plain Adam, plateau halving, no smoothing, milder
     augmentation, 60 epochs, patience 15) was compared with this one on ``benchmarks/train_accuracy.py``
@@ -961,6 +961,9 @@ def train(
     else:
         raise ValueError(f"class_weight must be 'auto', 'balanced', None or a dict, got {class_weight!r}.")
 
+    from tensorflow.python.framework import config as tf_framework_config
+
+    was_deterministic = tf_framework_config.is_op_determinism_enabled()
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)
@@ -998,8 +1001,12 @@ def train(
     if live.notebook or verbose:
         callbacks.append(live)
     t0 = time.perf_counter()
-    hist = model.fit(ds, validation_data=val, epochs=epochs, class_weight=cw, callbacks=callbacks, verbose=0,
-                     shuffle=False)  # the dataset shuffles itself, seeded
+    try:
+        hist = model.fit(ds, validation_data=val, epochs=epochs, class_weight=cw, callbacks=callbacks, verbose=0,
+                         shuffle=False)  # the dataset shuffles itself, seeded
+    finally:  # op determinism is process-wide: leave it as the caller had it
+        if deterministic and not was_deterministic:
+            tf_framework_config.disable_op_determinism()
     seconds = time.perf_counter() - t0
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
     epochs_run = len(history.get("loss", []))

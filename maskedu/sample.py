@@ -134,7 +134,9 @@ def _source_photos() -> list[tuple[str, np.ndarray, str]]:
 
 @lru_cache(maxsize=1)
 def _mtcnn():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from .common import import_tensorflow
+
+    import_tensorflow()  # quietly, before mtcnn imports it
     from mtcnn import MTCNN
 
     return MTCNN()
