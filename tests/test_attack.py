@@ -527,3 +527,24 @@ def test_study_progress_in_a_notebook_ends_with_the_final_count(monkeypatch):
     silent = A._StudyProgress(3, False)
     silent.update(0)
     silent.close()
+
+
+def test_scorer_sends_large_batches_in_chunks_with_the_same_scores():
+    sizes = []
+
+    def predict(batch):
+        sizes.append(len(batch))
+        return fragile_logits(batch)
+
+    scorer = Scorer(predict)
+    batch = np.stack([grey(value=v) for v in range(250)])
+    probs, logits = scorer(batch)
+    assert sizes == [Scorer.chunk, Scorer.chunk, 250 - 2 * Scorer.chunk]
+    assert scorer.images == 250 and scorer.calls == 3
+    assert np.allclose(logits, fragile_logits(batch))
+    # an attack scores the same candidates whatever the chunk size
+    a = one_pixel_attack(fragile_logits, grey(), 0, pixels=1, popsize=30, maxiter=3, seed=1)
+    small = Scorer(fragile_logits)
+    small.chunk = 7
+    b = one_pixel_attack(small, grey(), 0, pixels=1, popsize=30, maxiter=3, seed=1)
+    assert np.array_equal(a.pixels, b.pixels) and a.queries == b.queries and a.final_confidence == b.final_confidence
