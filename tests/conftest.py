@@ -33,6 +33,18 @@ def sample_root(tmp_path_factory) -> Path:
     return make_sample_dataset(dest, n_images=12, seed=0)
 
 
+@pytest.fixture
+def no_kaggle(tmp_path, monkeypatch) -> Path:
+    """A home folder and config folder with no Kaggle credentials anywhere (no KAGGLE_* variable either)."""
+    for name in [n for n in os.environ if n.startswith("KAGGLE_")]:
+        monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    return home
+
+
 @pytest.fixture(autouse=True)
 def _isolated_data_dir(tmp_path, monkeypatch):
     """Each test writes its data (crops, models, caches) to its own temporary folder, never to data/."""

@@ -27,17 +27,6 @@ def _one_line(err: str) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def no_kaggle(tmp_path, monkeypatch):
-    for name in [n for n in os.environ if n.startswith("KAGGLE_")]:
-        monkeypatch.delenv(name)
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    return home
-
-
 def test_demo_only_with_a_number_no_notebook_has_is_refused_before_any_work(capsys):
     status, out, err = _run(capsys, "demo", "--only", "99")
     assert status == 2

@@ -11,20 +11,6 @@ from maskedu import cli, doctor
 from maskedu.doctor import Check, format_check, report, run_checks
 
 SECRET = "KGAT_0123456789abcdefDOCTORSECRET"
-KAGGLE_VARS = ("KAGGLE_API_TOKEN", "KAGGLE_API_V1_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR",
-               "KAGGLE_KERNEL_RUN_TYPE", "KAGGLE_DATA_PROXY_URL")
-
-
-@pytest.fixture
-def no_kaggle(tmp_path, monkeypatch):
-    """A home folder and config folder with no Kaggle credentials anywhere."""
-    for var in KAGGLE_VARS:
-        monkeypatch.delenv(var, raising=False)
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    return home
 
 
 def _by_name(checks):
