@@ -37,9 +37,7 @@ import io
 import json
 import math
 import os
-import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -47,6 +45,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from . import files
 from .common import check_int
 
 __all__ = [
@@ -745,56 +744,20 @@ def make_sample_dataset(
                 f"{dest} already holds files that are not a maskedu sample dataset; they are left alone. "
                 "Choose another dest, or pass force=True to replace the folder."
             )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    for stale in dest.parent.glob(f".{dest.name}.tmp-*"):  # leftovers of interrupted builds
-        if not _builder_alive(stale):
-            shutil.rmtree(stale, ignore_errors=True)
-    tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     start = time.perf_counter()
-    try:
-        counts = _build(tmp, n_images, seed, n_unannotated, verbose=verbose)
-        info = dict(params, **counts, seconds=round(time.perf_counter() - start, 2))
-        (tmp / MARKER_NAME).write_text(json.dumps(info, indent=2) + "\n")
-        _swap_into_place(tmp, dest, params)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with files.install_lock(dest, quiet=not verbose):
+        files.clean_leftovers(dest)
+        if not force and is_sample_dataset(dest, **params):  # another process built it while we waited
+            return dest
+        with files.building(dest) as tmp:
+            counts = _build(tmp, n_images, seed, n_unannotated, verbose=verbose)
+            info = dict(params, **counts, seconds=round(time.perf_counter() - start, 2))
+            (tmp / MARKER_NAME).write_text(json.dumps(info, indent=2) + "\n")
+            files.swap_into_place(tmp, dest)
     if verbose:
         print(f"Built the sample dataset in {dest}: {counts['n_faces']} faces ({counts['n_masked']} masked) "
               f"in {n_images} images, {time.perf_counter() - start:.1f} s.")
     return dest
-
-
-def _builder_alive(tmp: Path) -> bool:
-    """True while the process that is building into ``tmp`` (its pid is in the name) still runs."""
-    try:
-        pid = int(tmp.name.rsplit(".tmp-", 1)[1].split("-")[0])
-    except (IndexError, ValueError):
-        return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # it exists but belongs to someone else
-        return True
-    return True
-
-
-def _swap_into_place(tmp: Path, dest: Path, params: dict) -> None:
-    old = None
-    if dest.exists():
-        old = dest.parent / f".{dest.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        os.replace(dest, old)
-    try:
-        os.replace(tmp, dest)
-    except OSError:
-        # another process finished the same dataset first: keep theirs when it is what we want
-        if not is_sample_dataset(dest, **params):
-            raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _build(root: Path, n_images: int, seed: int, n_unannotated: int, *, verbose: bool) -> dict:

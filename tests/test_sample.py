@@ -189,7 +189,8 @@ def test_finished_dataset_is_reused_and_rebuilt_on_change(tmp_path):
     stamp = marker.stat().st_mtime_ns
     make_sample_dataset(dest, n_images=3, seed=0, force=True)
     assert marker.stat().st_mtime_ns != stamp
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary folders left behind"
+    hidden = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert hidden == [".s.lock"], "no temporary folders left behind (only the install lock's file)"
 
 
 def test_interrupted_build_never_looks_finished(tmp_path, monkeypatch):
@@ -314,8 +315,8 @@ def test_draw_mask_refuses_bad_input():
 
 
 def test_leftovers_of_dead_builds_are_cleared_but_live_builds_are_left_alone(tmp_path):
-    dead = tmp_path / ".s.tmp-999999999-deadbeef"  # no such process
-    live = tmp_path / f".s.tmp-{os.getppid()}-cafebabe"  # a running process (pytest's parent)
+    dead = tmp_path / ".s.partial-999999999-deadbeef"  # no such process
+    live = tmp_path / f".s.partial-{os.getppid()}-cafebabe"  # a running process (pytest's parent)
     for d in (dead, live):
         (d / IMAGES_SUBDIR).mkdir(parents=True)
     make_sample_dataset(tmp_path / "s", n_images=1)
