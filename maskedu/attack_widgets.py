@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import attack as _attack
-from .attack import AttackResult, GenerationState, as_scorer, one_pixel_attack
+from .attack import AttackResult, GenerationState, as_scorer, check_attack_params, one_pixel_attack
 
 __all__ = [
     "CORRECTNESS_CHOICES",
@@ -115,12 +115,10 @@ def panel_settings(values: Mapping[str, Any]) -> dict:
     mutation = parse_mutation(values["mutation"])
     seed = None if values["seed"] in (None, "") else values["seed"]
     colors = values.get("colors", "any")
-    pixels, popsize, maxiter, mutation, recombination, seed, _ = _attack._validate(
-        values["pixels"], values["popsize"], values["maxiter"], values["fitness"], mutation,
-        values["recombination"], "best1bin", "latinhypercube", colors, seed,
-    )
-    return dict(pixels=pixels, popsize=popsize, maxiter=maxiter, fitness=values["fitness"], mutation=mutation,
-                recombination=recombination, seed=seed, colors=colors)
+    p = check_attack_params(pixels=values["pixels"], popsize=values["popsize"], maxiter=values["maxiter"],
+                            fitness=values["fitness"], mutation=mutation, recombination=values["recombination"],
+                            colors=colors, seed=seed)
+    return {k: p[k] for k in ("pixels", "popsize", "maxiter", "fitness", "mutation", "recombination", "seed", "colors")}
 
 
 def friendly_error(exc: BaseException) -> str:

@@ -355,7 +355,7 @@ def test_attack_many_table():
     imgs = np.stack([grey(value=v) for v in (90, 100, 110)])
     imgs[2, HOT_Y, HOT_X] = (255, 0, 0)  # already classified as class 1
     study = attack_many(fragile_logits, imgs, [0, 0, 0], pixels=(1, 2), fitness=("probability", "margin"),
-                        budgets=[(10, 5)], show_progress=False)
+                        budgets=[(10, 5)], verbose=False)
     assert [s["index"] for s in study.skipped] == [2]
     rows = study.table()
     assert len(rows) == 4 and all(r["attacks"] == 2 for r in rows)
@@ -365,7 +365,7 @@ def test_attack_many_table():
     assert study.rate(1, "margin") == rows[1]["success_rate"]
     assert "pixels" in str(study) and "<table>" in study._repr_html_()
     with pytest.raises(ValueError, match="one label per image"):
-        attack_many(fragile_logits, imgs, [0, 0], show_progress=False)
+        attack_many(fragile_logits, imgs, [0, 0], verbose=False)
 
 
 def test_study_helpers_and_plots():
@@ -375,8 +375,8 @@ def test_study_helpers_and_plots():
     from maskedu.attack import AttackStudy, plot_confidence_histogram, plot_drops, plot_gallery, plot_study, saturation
 
     imgs = np.stack([grey(value=v) for v in (90, 100)])
-    a = attack_many(fragile_logits, imgs, [0, 0], pixels=(1,), fitness=("margin",), budgets=[(10, 3)], show_progress=False)
-    b = attack_many(fragile_logits, imgs, [0, 0], pixels=(2,), fitness=("margin",), budgets=[(10, 3)], show_progress=False)
+    a = attack_many(fragile_logits, imgs, [0, 0], pixels=(1,), fitness=("margin",), budgets=[(10, 3)], verbose=False)
+    b = attack_many(fragile_logits, imgs, [0, 0], pixels=(2,), fitness=("margin",), budgets=[(10, 3)], verbose=False)
     both = AttackStudy.combine(a, b)
     assert len(both.records) == 4 and {r["pixels"] for r in both.table()} == {1, 2}
     drops = both.largest_drops()
@@ -422,7 +422,7 @@ def test_sparse_attack_respects_the_budget_and_stop():
 def test_attack_many_with_the_sparse_method():
     imgs = np.stack([grey(value=v) for v in (90, 100)])
     study = attack_many(fragile_logits, imgs, [0, 0], pixels=(2,), fitness=("margin",), budgets=[(20, 9)],
-                        method="sparse", batch=10, show_progress=False)
+                        method="sparse", batch=10, verbose=False)
     (row,) = study.table()
     assert row["method"] == "sparse" and row["budget"] == 200 and row["attacks"] == 2
     assert all(r.queries <= 200 for r in study.results)
@@ -452,7 +452,7 @@ def test_study_table_gives_wilson_intervals_and_margins():
 
     imgs = np.stack([grey(value=v) for v in (90, 100, 110)])
     study = attack_many(fragile_logits, imgs, [0, 0, 0], pixels=(1,), fitness=("margin",), budgets=[(10, 5)],
-                        show_progress=False)
+                        verbose=False)
     (row,) = study.table()
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_interval(row["successes"], row["attacks"]))
     assert row["ci_low"] <= row["success_rate"] <= row["ci_high"]
@@ -475,7 +475,7 @@ def test_plot_study_series_differ_in_colour_style_and_marker():
 
     imgs = np.stack([grey(value=v) for v in (90, 100)])
     study = attack_many(fragile_logits, imgs, [0, 0], pixels=(1, 2), fitness=("probability", "margin"),
-                        budgets=[(10, 2), (12, 2)], show_progress=False)
+                        budgets=[(10, 2), (12, 2)], verbose=False)
     fig = plot_study(study)
     series = [c for c in fig.axes[0].containers if not c.get_label().startswith("_")]
     lines = [c.lines[0] for c in series]      # each series' data line, drawn with its error bars
@@ -548,3 +548,37 @@ def test_scorer_sends_large_batches_in_chunks_with_the_same_scores():
     small.chunk = 7
     b = one_pixel_attack(small, grey(), 0, pixels=1, popsize=30, maxiter=3, seed=1)
     assert np.array_equal(a.pixels, b.pixels) and a.queries == b.queries and a.final_confidence == b.final_confidence
+
+
+def test_attack_many_old_progress_name_still_works_with_a_warning():
+    imgs = np.stack([grey(), grey(value=90)])
+    with pytest.warns(DeprecationWarning, match="verbose"):
+        old = attack_many(fragile_logits, imgs, [0, 0], pixels=(1,), fitness=("margin",), budgets=[(10, 2)],
+                          show_progress=False)
+    new = attack_many(fragile_logits, imgs, [0, 0], pixels=(1,), fitness=("margin",), budgets=[(10, 2)], verbose=False)
+    assert [r["queries"] for r in old.records] == [r["queries"] for r in new.records]
+
+
+def _margin_of(probs, label):
+    z = np.log(np.asarray(probs))  # log-probabilities differ from the logits by a constant per image
+    return float(z[label] - np.delete(z, label).max())
+
+
+def test_one_core_under_both_attacks():
+    """Both attacks build their result through AttackRun: the same fitness, history and result fields."""
+    from maskedu.attack import AttackRun, sparse_attack
+
+    run = AttackRun(fragile_logits, grey(), 0, fitness="margin", settings={})
+    cands = np.array([[[HOT_X, HOT_Y, 255, 0, 0]], [[0, 0, 0, 0, 0]], [[HOT_X, HOT_Y, 255, 0, 0]]])
+    probs, logits = run.score(cands)
+    fit, ok = run.fitness_of(probs, logits)
+    assert run.evaluations == 3 and run.queries == 1 + 2  # the clean image, then two distinct candidates
+    assert np.allclose(fit, logits[:, 0] - logits[:, 1]) and ok.tolist() == [True, False, True]
+    run.keep_success(fit, ok, cands, probs)
+    assert run.success_pixels.tolist() == [[HOT_X, HOT_Y, 255, 0, 0]]
+    de = one_pixel_attack(fragile_logits, grey(), 0, popsize=20, maxiter=5, seed=0)
+    sp = sparse_attack(fragile_logits, grey(), 0, pixels=2, budget=300, batch=10, seed=0)
+    for res in (de, sp):
+        assert res.history and res.generations == res.history[-1].generation
+        assert res.history[-1].queries <= res.queries <= res.evaluations + 1
+        assert res.history[-1].best_fitness == pytest.approx(_margin_of(res.final_probs, res.label), abs=1e-6)

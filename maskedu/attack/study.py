@@ -1,0 +1,290 @@
+"""The attack study: many faces x pixel counts x fitnesses x budgets, into one :class:`AttackStudy` table."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from ..common import check_choice, check_int, progress
+from .de import one_pixel_attack
+from .run import AttackResult, check_unseen_faces
+from .scoring import _margin, as_scorer
+from .settings import FITNESS_CHOICES
+from .sparse import sparse_attack
+
+
+def renamed_flag(value: bool, kwargs: dict, old: str, where: str) -> bool:
+    """``verbose`` under an old name (``progress=``, ``show_progress=``, ``quiet=``): still works, with a warning.
+
+    ``quiet`` means the opposite of ``verbose``. The old keyword is removed from ``kwargs``.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True):
+    ...     renamed_flag(True, {"show_progress": False}, "show_progress", "attack_many")
+    False
+    """
+    if old not in kwargs:
+        return value
+    import warnings
+
+    given = bool(kwargs.pop(old))
+    warnings.warn(f"{where}({old}=...) is now {where}(verbose=...); {old}= will go away.", DeprecationWarning, stacklevel=3)
+    return not given if old == "quiet" else given
+
+
+@dataclass
+class AttackStudy:
+    """Every attack of :func:`attack_many` (``records``, one dict each) and the summary ``table()``."""
+
+    records: list[dict]
+    results: list[AttackResult]
+    skipped: list[dict]
+    seconds: float
+
+    @classmethod
+    def combine(cls, *studies: "AttackStudy") -> "AttackStudy":
+        """One study holding the attacks of several (for one table or one plot)."""
+        return cls(records=[r for s in studies for r in s.records], results=[r for s in studies for r in s.results],
+                   skipped=list(studies[0].skipped) if studies else [], seconds=sum(s.seconds for s in studies))
+
+    def largest_drops(self) -> dict[int, float]:
+        """The largest true-class probability drop any attack reached on each face (face index -> drop)."""
+        out: dict[int, float] = {}
+        for r in self.records:
+            out[r["index"]] = max(out.get(r["index"], -np.inf), r["confidence_drop"])
+        return out
+
+    def table(self) -> list[dict]:
+        """One row per (pixels, fitness, popsize, maxiter): attacks, successes, success rate with its 95%
+        Wilson interval (``ci_low``, ``ci_high``), mean and median confidence drop, mean queries to success
+        (NaN when nothing succeeded; the printed tables show "-")."""
+        groups: dict[tuple, list[dict]] = {}
+        for r in self.records:
+            groups.setdefault((r["pixels"], r["fitness"], r["popsize"], r["maxiter"], r["colors"], r.get("method", "de")),
+                              []).append(r)
+        from ..claims import wilson_interval
+
+        rows = []
+        for (px, fit, pop, it, col, meth), recs in groups.items():
+            wins = [r for r in recs if r["success"]]
+            drops = np.array([r["confidence_drop"] for r in recs])
+            lo, hi = wilson_interval(len(wins), len(recs))
+            rows.append(dict(
+                method=meth, pixels=px, fitness=fit, popsize=pop, maxiter=it, colors=col, budget=pop * (it + 1), attacks=len(recs),
+                successes=len(wins), success_rate=len(wins) / len(recs), ci_low=lo, ci_high=hi,
+                mean_confidence_drop=float(drops.mean()), median_confidence_drop=float(np.median(drops)),
+                max_confidence_drop=float(drops.max()),
+                mean_queries_to_success=float(np.mean([r["queries"] for r in wins])) if wins else float("nan"),
+                mean_seconds=float(np.mean([r["seconds"] for r in recs])),
+            ))
+        return rows
+
+    def rate(self, pixels: int, fitness: str, **match: Any) -> float:
+        """Success rate of one configuration (extra keys such as popsize=.. narrow it down)."""
+        rows = [r for r in self.table() if r["pixels"] == pixels and r["fitness"] == fitness
+                and all(r.get(k) == v for k, v in match.items())]
+        if not rows:
+            raise KeyError(f"no attacks with pixels={pixels}, fitness={fitness!r}, {match}")
+        succ = sum(r["successes"] for r in rows)
+        return succ / sum(r["attacks"] for r in rows)
+
+    def column(self, key: str, **match: Any) -> np.ndarray:
+        """One field of the per-attack records, for the attacks matching ``match`` (e.g. pixels=1)."""
+        return np.array([r[key] for r in self.records if all(r.get(k) == v for k, v in match.items())])
+
+    def __str__(self) -> str:
+        head = f"{'method':>6} {'pixels':>6} {'fitness':>11} {'popsize':>7} {'gens':>4} {'colors':>7} {'attacks':>7} {'success':>8} {'rate [95% interval]':>22} {'mean drop':>9} {'med drop':>9} {'q to success':>12}"
+        lines = [head]
+        for r in self.table():
+            q = "-" if math.isnan(r["mean_queries_to_success"]) else f"{r['mean_queries_to_success']:,.0f}"
+            lines.append(
+                f"{r['method']:>6} {r['pixels']:>6} {r['fitness']:>11} {r['popsize']:>7} {r['maxiter']:>4} {r['colors']:>7} {r['attacks']:>7} "
+                f"{r['successes']:>8} {_rate_text(r):>22} {r['mean_confidence_drop']:>9.4f} "
+                f"{r['median_confidence_drop']:>9.4f} {q:>12}"
+            )
+        if self.skipped:
+            lines.append(f"({len(self.skipped)} face(s) skipped: {', '.join(sorted({s['reason'] for s in self.skipped}))})")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        cols = ["method", "pixels", "fitness", "popsize", "maxiter", "colors", "attacks", "successes", "success_rate",
+                "mean_confidence_drop", "median_confidence_drop", "mean_queries_to_success"]
+        heads = {"success_rate": "success rate [95% interval]"}
+        out = ["<table><tr>" + "".join(f"<th>{heads.get(c, c.replace('_', ' '))}</th>" for c in cols) + "</tr>"]
+        for r in self.table():
+            cells = []
+            for c in cols:
+                v = r[c]
+                if c == "success_rate":
+                    v = _rate_text(r)
+                elif isinstance(v, float):
+                    v = "-" if math.isnan(v) else (f"{v:,.0f}" if c.startswith("mean_q") else f"{v:.4f}")
+                cells.append(f"<td>{v}</td>")
+            out.append("<tr>" + "".join(cells) + "</tr>")
+        out.append("</table>")
+        if self.skipped:
+            out.append(f"<p>{len(self.skipped)} face(s) skipped (not attacked): "
+                       f"{', '.join(sorted({s['reason'] for s in self.skipped}))}.</p>")
+        return "".join(out)
+
+    def __repr__(self) -> str:
+        return f"<AttackStudy of {len(self.records)} attacks>\n{self}"
+
+
+class _StudyProgress:
+    """attack_many's progress: in a notebook one line updated in place (its last state, "40 of 40 attacks
+    done", is what a saved notebook keeps: a widget bar would be saved at 0%); elsewhere a tqdm bar."""
+
+    def __init__(self, total: int, show: bool):
+        from ..common import in_notebook
+
+        self.total, self.done, self.started, self.last = total, 0, time.perf_counter(), 0.0
+        self.handle = self.bar = None
+        if not show or total == 0:
+            return
+        if in_notebook():
+            from IPython.display import display
+
+            self.handle = display(self._text(0), raw=True, display_id=True)
+        else:
+            self.bar = progress(total=total, desc="attacks")
+
+    def _text(self, successes: int, final: bool = False) -> dict:
+        took = time.perf_counter() - self.started
+        line = (f"attacks: {self.done} of {self.total} done, {successes} succeeded, {took:.0f} s"
+                + ("" if final or self.done == 0 else f" (about {took / self.done * (self.total - self.done):.0f} s to go)"))
+        return {"text/plain": line}
+
+    def update(self, successes: int) -> None:
+        self.done += 1
+        self.successes = successes
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(successes=successes)
+        elif self.handle is not None and (time.perf_counter() - self.last > 1.0 or self.done == self.total):
+            self.last = time.perf_counter()
+            self.handle.update(self._text(successes, final=self.done == self.total), raw=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.handle is not None:
+            self.handle.update(self._text(getattr(self, "successes", 0), final=True), raw=True)
+
+
+def _rate_text(row: dict) -> str:
+    """'2.5% [0.4%, 12.9%]': a table row's success rate and its 95% Wilson interval."""
+    return f"{row['success_rate']:.1%} [{row['ci_low']:.1%}, {row['ci_high']:.1%}]"
+
+
+def attack_many(
+    predict: Any,
+    images: Any,
+    labels: Any,
+    *,
+    pixels: Iterable[int] = (1,),
+    fitness: Iterable[str] = ("probability", "margin"),
+    budgets: Iterable[tuple[int, int] | Mapping[str, int]] = ((400, 75),),
+    only_correct: bool = True,
+    method: str = "de",
+    seed: int = 0,
+    keep_results: bool = True,
+    verbose: bool = True,
+    **attack_kwargs: Any,
+) -> AttackStudy:
+    """Attack every image with every combination of pixel count, fitness and budget.
+
+    ``budgets`` are ``(popsize, maxiter)`` pairs (the paper's is ``(400, 75)``). ``method="sparse"`` runs
+    :func:`sparse_attack` instead of DE, with ``budget = popsize x (maxiter + 1)`` queries. Faces the model already
+    gets wrong are skipped when ``only_correct`` (as in the paper) and listed in ``study.skipped``.
+    Attack ``i`` of a face uses seed ``seed + face index``, so a configuration's result does not depend on
+    which other configurations ran. Extra keywords (``colors=``, ``recombination=``, ...) go to
+    :func:`one_pixel_attack`. ``verbose=False`` hides the progress line (``show_progress=`` is its old name).
+    Faces the model trained or validated on are refused (:class:`maskedu.model.SeenFaceError`) when
+    ``predict`` wraps a model that carries its split record: a study on them is no held-out result.
+
+    >>> study = attack_many(model, crops.images[:20], crops.labels[:20], pixels=(1, 3))   # doctest: +SKIP
+    >>> print(study)                                                                       # doctest: +SKIP
+    """
+    verbose = renamed_flag(verbose, attack_kwargs, "show_progress", "attack_many")
+    started = time.perf_counter()
+    imgs = np.asarray(images)
+    if imgs.ndim == 3:
+        imgs = imgs[None]
+    if imgs.ndim != 4:
+        raise ValueError(f"images must be a batch of shape (N, height, width, 3), got {imgs.shape}.")
+    labs = np.asarray(labels).reshape(-1)
+    if len(labs) != len(imgs):
+        raise ValueError(f"got {len(imgs)} images but {len(labs)} labels; give one label per image.")
+    pixel_list = [check_int("pixels", p, minimum=1) for p in (pixels if isinstance(pixels, Iterable) else [pixels])]
+    fitness_list = [fitness] if isinstance(fitness, str) else list(fitness)
+    for f in fitness_list:
+        check_choice("fitness", f, FITNESS_CHOICES)
+    check_choice("method", method, ("de", "sparse"))
+    budget_list = []
+    for b in budgets:
+        if isinstance(b, Mapping):
+            budget_list.append((check_int("popsize", b["popsize"], minimum=5), check_int("maxiter", b["maxiter"], minimum=0)))
+        else:
+            pop, it = b
+            budget_list.append((check_int("popsize", pop, minimum=5), check_int("maxiter", it, minimum=0)))
+    if not pixel_list or not fitness_list or not budget_list:
+        raise ValueError("pixels, fitness and budgets each need at least one value.")
+    scorer = as_scorer(predict)
+    check_unseen_faces(scorer, _check_batch(imgs))
+    probs, prior_logits = scorer(imgs)
+    predicted = probs.argmax(axis=1)
+    skipped = []
+    todo = []
+    for i in range(len(imgs)):
+        if labs[i] < 0 or labs[i] >= probs.shape[1]:
+            skipped.append(dict(index=i, reason="label not a model class"))
+        elif only_correct and predicted[i] != labs[i]:
+            skipped.append(dict(index=i, reason="already misclassified"))
+        else:
+            todo.append(i)
+    records, results = [], []
+    configs = [(p, f, b) for p in pixel_list for f in fitness_list for b in budget_list]
+    bar = _StudyProgress(len(todo) * len(configs), verbose)
+    try:
+        for p, f, (pop, it) in configs:
+            for i in todo:
+                if method == "sparse":
+                    res = sparse_attack(scorer, imgs[i], int(labs[i]), pixels=p, fitness=f, budget=pop * (it + 1),
+                                        seed=seed + i, **attack_kwargs)
+                else:
+                    res = one_pixel_attack(scorer, imgs[i], int(labs[i]), pixels=p, fitness=f, popsize=pop,
+                                           maxiter=it, seed=seed + i, **attack_kwargs)
+                # the logit margins before and after (one extra image): unlike a float32 probability, they
+                # still tell a saturated face's attacks apart
+                _, final_logits = scorer(res.adversarial[None])
+                records.append(dict(
+                    index=i, label=int(labs[i]), pixels=p, fitness=f, popsize=pop, maxiter=it, method=method,
+                    prior_margin=_margin(prior_logits[i], int(labs[i])), final_margin=_margin(final_logits[0], int(labs[i])),
+                    colors=res.settings.get("colors", "any"), success=res.success,
+                    prior_confidence=res.prior_confidence, final_confidence=res.final_confidence,
+                    confidence_drop=res.confidence_drop, queries=res.queries, evaluations=res.evaluations,
+                    generations=res.generations, seconds=res.seconds, stop_reason=res.stop_reason,
+                    tied_start=bool(res.history and res.history[0].population_min == res.history[0].population_max),
+                    tied_end=bool(res.history and res.history[-1].population_min == res.history[-1].population_max),
+                ))
+                if keep_results:
+                    results.append(res)
+                bar.update(sum(r["success"] for r in records))
+    finally:
+        bar.close()
+    return AttackStudy(records=records, results=results, skipped=skipped, seconds=time.perf_counter() - started)
+
+
+def _check_batch(imgs: np.ndarray) -> np.ndarray:
+    if imgs.dtype != np.uint8:
+        raise TypeError(f"images must hold uint8 pixels (0..255), got dtype {imgs.dtype}.")
+    if imgs.shape[-1] != 3:
+        raise ValueError(f"images must have shape (N, height, width, 3), got {imgs.shape}.")
+    return imgs
+
+
