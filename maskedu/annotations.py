@@ -1,29 +1,64 @@
-"""Datasets in memory: the records every later stage consumes, and the loaders that build them.
+"""The dataset loaders: read a folder from disk into a :class:`~maskedu.dataset.Dataset` (notebook 01).
 
-The types are fixed here (they are the contract between the stages):
+* :func:`load_annotations`: the Kaggle "Face Mask Detection Dataset" (per-image JSON files and
+  ``train.csv``, with its column quirk: :func:`csv_column_quirk` shows it on one row);
+* :func:`load_voc`: PASCAL VOC (``images/`` + ``annotations/*.xml``);
+* :func:`load_class_folders`: ``with_mask/`` and ``without_mask/`` folders of face images;
+* :func:`load_dataset`: recognises the layout of a folder (:func:`detect_layout`) and calls the loader.
 
-* :class:`FaceBox`: one annotated face, ``(x1, y1, x2, y2)`` pixels with x2/y2 exclusive, its mapped
-  class (``"with_mask"``/``"without_mask"`` or None) and the dataset's own class name.
-* :class:`ImageRecord`: one image file with its boxes (Kaggle/VOC layouts) or its folder label
-  (class-folder layout).
-* :class:`LoadReport`: what a loader kept, clipped and dropped, and why. Nothing is dropped silently.
-* :class:`Dataset`: the records, the class mapping used, the layout and the report.
+The rules every loader follows:
 
-Loaders (implemented below): :func:`load_annotations` (Kaggle layout), :func:`load_class_folders`,
-:func:`load_voc`, and :func:`load_dataset` which recognises the layout of a folder.
+* boxes are checked by :func:`check_box`: clipped to the image when they run past its edge (counted),
+  dropped with a reason when empty, inverted or entirely outside;
+* an annotation whose image is missing, a malformed file, an unknown folder: reported, with a reason,
+  in ``dataset.report`` (nothing is dropped silently);
+* image sizes come from the file header (PIL opens lazily), so loading 6,000 images takes seconds.
+
+The records and constants live in :mod:`maskedu.dataset`; they are importable from here too.
+
+>>> check_box((-4, 10, 50, 60), 40, 80).box        # run past the left and right edges: clipped
+(0, 10, 40, 60)
 """
 
 from __future__ import annotations
 
+import csv
+import difflib
+import itertools
+import json
+import re
+import sys
+import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .common import MaskeduError
+from .common import MaskeduError, check_choice, progress
+from .dataset import (
+    CLASS_NAMES,
+    DEFAULT_CLASS_MAP,
+    FOLDER_CLASS_MAP,
+    KAGGLE_CLASS_NAMES,
+    KAGGLE_CSV,
+    KAGGLE_CSV_HEADER,
+    KAGGLE_CSV_VALUES,
+    KAGGLE_REFERENCE,
+    KAGGLE_SUBDIR,
+    VOC_CLASS_MAP,
+    Dataset,
+    FaceBox,
+    ImageRecord,
+    LoadReport,
+    _n,
+    check_class_map,
+)
+from .imaging import REASON_NOT_REGULAR, ImageError, box_is_valid, clip_box, image_header, is_image_file
 
 __all__ = [
+    # the records and constants, defined in maskedu.dataset
     "CLASS_NAMES",
     "FaceBox",
     "ImageRecord",
@@ -36,10 +71,11 @@ __all__ = [
     "KAGGLE_CSV_HEADER",
     "KAGGLE_CSV_VALUES",
     "KAGGLE_REFERENCE",
+    "check_class_map",
+    # the loaders
     "LayoutError",
     "BoxCheck",
     "check_box",
-    "check_class_map",
     "image_size",
     "ColumnQuirk",
     "csv_column_quirk",
@@ -52,272 +88,6 @@ __all__ = [
     "load_dataset",
     "compare_with_kaggle",
 ]
-
-#: The paper's two classes, in label-index order: label 0 is "with_mask", label 1 "without_mask".
-CLASS_NAMES: tuple[str, str] = ("with_mask", "without_mask")
-
-
-@dataclass(frozen=True)
-class FaceBox:
-    """One annotated face. ``label`` is the mapped class (one of CLASS_NAMES) or None for other classes."""
-
-    x1: int
-    y1: int
-    x2: int
-    y2: int
-    label: str | None
-    raw_label: str
-
-    @property
-    def xyxy(self) -> tuple[int, int, int, int]:
-        return (self.x1, self.y1, self.x2, self.y2)
-
-    @property
-    def width(self) -> int:
-        return self.x2 - self.x1
-
-    @property
-    def height(self) -> int:
-        return self.y2 - self.y1
-
-    @property
-    def area(self) -> int:
-        return max(0, self.width) * max(0, self.height)
-
-
-@dataclass
-class ImageRecord:
-    """One image file. ``boxes`` for annotated layouts; ``label`` for the class-folder layout."""
-
-    path: Path
-    boxes: list[FaceBox] = field(default_factory=list)
-    label: str | None = None
-    width: int | None = None
-    height: int | None = None
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-
-@dataclass
-class LoadReport:
-    """What a loader did: counts of what was kept and clipped, and every dropped item with its reason."""
-
-    images_kept: int = 0
-    boxes_kept: int = 0
-    boxes_clipped: int = 0
-    dropped: list[tuple[str, str]] = field(default_factory=list)  # (item, reason)
-    notes: list[str] = field(default_factory=list)
-    raw_class_counts: Counter = field(default_factory=Counter)
-
-    def drop(self, item: str, reason: str) -> None:
-        self.dropped.append((str(item), reason))
-
-    @property
-    def dropped_by_reason(self) -> Counter:
-        return Counter(reason for _, reason in self.dropped)
-
-    def summary(self) -> str:
-        lines = [f"kept {self.images_kept} images and {self.boxes_kept} boxes ({self.boxes_clipped} clipped to the image)"]
-        if self.dropped:
-            lines.append(f"dropped {len(self.dropped)} items:")
-            for reason, n in self.dropped_by_reason.most_common():
-                examples = [item for item, r in self.dropped if r == reason][:3]
-                lines.append(f"  {n:5d} × {reason}  (e.g. {', '.join(examples)})")
-        else:
-            lines.append("dropped nothing")
-        lines.extend(self.notes)
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.summary()
-
-
-@dataclass
-class Dataset:
-    """A loaded dataset: records, layout (``"kaggle"``, ``"folders"``, ``"voc"``), class map and report."""
-
-    root: Path
-    layout: str
-    images: list[ImageRecord]
-    class_map: dict[str, str | None]
-    report: LoadReport
-    source: str = ""  # "kaggle", "sample", or "" for a user's folder
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __iter__(self):
-        return iter(self.images)
-
-    def __getitem__(self, i: int) -> ImageRecord:
-        return self.images[i]
-
-    @property
-    def annotated(self) -> bool:
-        """True when faces carry boxes (Kaggle/VOC layouts), False for class folders."""
-        return self.layout != "folders"
-
-    def class_counts(self) -> Counter:
-        """Faces per mapped class (boxes for annotated layouts, images for class folders)."""
-        if self.annotated:
-            return Counter(b.label for r in self.images for b in r.boxes if b.label is not None)
-        return Counter(r.label for r in self.images if r.label is not None)
-
-    def raw_class_counts(self) -> Counter:
-        """Faces per class name as the dataset spells it (all 20 Kaggle classes, say)."""
-        if self.annotated:
-            return Counter(b.raw_label for r in self.images for b in r.boxes)
-        return Counter(r.label for r in self.images)
-
-    def files(self) -> list[Path]:
-        return [r.path for r in self.images]
-
-    def iter_faces(self, *, mapped_only: bool = True):
-        """Yield ``(record, box)`` for every annotated face (only the mapped classes unless ``mapped_only=False``).
-
-        For the class-folder layout there are no boxes: each image is one face, yielded as ``(record, None)``.
-        """
-        for record in self.images:
-            if not self.annotated:
-                if record.label is not None or not mapped_only:
-                    yield record, None
-                continue
-            for box in record.boxes:
-                if box.label is not None or not mapped_only:
-                    yield record, box
-
-    def face_sizes(self, *, mapped_only: bool = True) -> np.ndarray:
-        """The size of every face in pixels, as an int array: the shorter side of its box.
-
-        The shorter side is what decides whether a detector can find the face and how much a
-        crop resized to 50x50 must be enlarged. For class folders the whole image is the face.
-
-        >>> ds.face_sizes()                                   # doctest: +SKIP
-        array([212,  64,  48, ...])
-        """
-        sizes = []
-        for record, box in self.iter_faces(mapped_only=mapped_only):
-            if box is not None:
-                sizes.append(min(box.width, box.height))
-            elif record.width is not None and record.height is not None:
-                sizes.append(min(record.width, record.height))
-        return np.asarray(sizes, dtype=np.int64)
-
-    def filter(self, *, labels=None, raw_labels=None, keep_empty: bool = False) -> "Dataset":
-        """A new Dataset keeping only faces whose mapped ``labels`` or dataset's own ``raw_labels`` are given.
-
-        >>> hats = ds.filter(raw_labels=["hat"])                        # doctest: +SKIP
-        >>> masked = ds.filter(labels=["with_mask"])                     # doctest: +SKIP
-
-        Images left without a face are removed unless ``keep_empty=True``. The report is shared.
-        """
-        if labels is None and raw_labels is None:
-            raise ValueError("filter() needs labels=[...] (mapped classes) or raw_labels=[...] (the dataset's own names).")
-        labels = None if labels is None else {labels} if isinstance(labels, str) else set(labels)
-        raw_labels = None if raw_labels is None else {raw_labels} if isinstance(raw_labels, str) else set(raw_labels)
-        if labels is not None:
-            unknown = labels - set(CLASS_NAMES) - {None}
-            if unknown:
-                raise ValueError(f"labels {sorted(map(str, unknown))} are not mapped classes; use one of {CLASS_NAMES} (or raw_labels= for the dataset's own names).")
-
-        def keep(label, raw):
-            return (labels is not None and label in labels) or (raw_labels is not None and raw in raw_labels)
-
-        images = []
-        for record in self.images:
-            if self.annotated:
-                boxes = [b for b in record.boxes if keep(b.label, b.raw_label)]
-                if boxes or keep_empty:
-                    images.append(ImageRecord(record.path, boxes, record.label, record.width, record.height))
-            elif keep(record.label, record.label) or keep_empty:
-                images.append(record)
-        return Dataset(self.root, self.layout, images, dict(self.class_map), self.report, self.source)
-
-    def remap(self, class_map: dict) -> "Dataset":
-        """A new Dataset with every box relabelled from its raw class through ``class_map`` (no reloading).
-
-        >>> ds2 = ds.remap({**DEFAULT_CLASS_MAP, "face_with_mask_incorrect": "without_mask"})   # doctest: +SKIP
-        """
-        if not self.annotated:
-            raise ValueError("class-folder datasets keep only the mapped label; reload with load_class_folders(root, class_map=...) instead.")
-        cmap = check_class_map(class_map)
-        images = [
-            ImageRecord(
-                r.path,
-                [FaceBox(b.x1, b.y1, b.x2, b.y2, cmap.get(b.raw_label), b.raw_label) for b in r.boxes],
-                r.label,
-                r.width,
-                r.height,
-            )
-            for r in self.images
-        ]
-        full = {name: cmap.get(name) for name in self.class_map}
-        full.update(cmap)
-        return Dataset(self.root, self.layout, images, full, self.report, self.source)
-
-    def __repr__(self) -> str:
-        counts = dict(self.class_counts())
-        return f"Dataset(layout={self.layout!r}, source={self.source!r}, images={len(self.images)}, classes={counts}, root='{self.root}')"
-
-
-# =========================================================================== loaders
-#
-# Everything below reads a dataset from disk. The rules every loader follows:
-#   * boxes are checked by check_box(): clipped to the image when they run past its edge (counted),
-#     dropped with a reason when empty, inverted or entirely outside;
-#   * an annotation whose image is missing, a malformed file, an unknown folder: reported, with a reason;
-#   * image sizes come from the file header (PIL opens lazily), so loading 6,000 images takes seconds.
-
-import csv
-import difflib
-import sys
-import itertools
-import json
-import re
-import xml.etree.ElementTree as ET
-from typing import Iterable, Mapping, Sequence
-
-from .imaging import REASON_NOT_REGULAR, ImageError, box_is_valid, clip_box, image_header, is_image_file
-
-#: The 20 class names of the Kaggle "Face Mask Detection Dataset" (Wobot Intelligence).
-KAGGLE_CLASS_NAMES: tuple[str, ...] = (
-    "face_with_mask", "face_no_mask", "face_with_mask_incorrect", "mask_colorful", "mask_surgical",
-    "face_other_covering", "scarf_bandana", "eyeglasses", "helmet", "face_shield", "sunglasses", "hood",
-    "hat", "goggles", "hair_net", "hijab_niqab", "other", "gas_mask", "balaclava_ski_mask", "turban",
-)
-
-#: Kaggle class name -> the paper's class. Only two of the 20 are faces the paper uses; the others
-#: (mask types, hats, glasses, ...) map to None: their boxes are kept with ``label=None`` and stay
-#: reachable through ``raw_label``, ``Dataset.raw_class_counts()`` and ``Dataset.filter(raw_labels=...)``.
-#: Change it by passing your own: ``load_annotations(root, class_map={**DEFAULT_CLASS_MAP, "face_with_mask_incorrect": "without_mask"})``.
-DEFAULT_CLASS_MAP: dict[str, str | None] = {name: None for name in KAGGLE_CLASS_NAMES}
-DEFAULT_CLASS_MAP.update({"face_with_mask": "with_mask", "face_no_mask": "without_mask"})
-
-#: Folder name -> class for :func:`load_class_folders`. Names are compared ignoring case, spaces, ``_`` and ``-``
-#: (so ``WithMask``, ``with-mask`` and ``with_mask`` are one name).
-FOLDER_CLASS_MAP: dict[str, str | None] = {
-    "with_mask": "with_mask", "mask": "with_mask", "masked": "with_mask", "face_with_mask": "with_mask",
-    "without_mask": "without_mask", "no_mask": "without_mask", "non_mask": "without_mask",
-    "unmasked": "without_mask", "face_no_mask": "without_mask", "without_a_mask": "without_mask",
-    "mask_weared_incorrect": None, "incorrect_mask": None, "mask_incorrect": None,
-}
-
-#: Class name -> class for :func:`load_voc` (andrewmvd's "Face Mask Detection" set).
-VOC_CLASS_MAP: dict[str, str | None] = {
-    "with_mask": "with_mask", "without_mask": "without_mask", "mask_weared_incorrect": None,
-}
-
-#: What the header of the Kaggle ``train.csv`` says ...
-KAGGLE_CSV_HEADER: tuple[str, ...] = ("name", "x1", "x2", "y1", "y2", "classname")
-#: ... and what its values really are (the per-image JSON ``BoundingBox`` shows it): read by position.
-KAGGLE_CSV_VALUES: tuple[str, ...] = ("name", "x1", "y1", "x2", "y2", "classname")
-
-#: The full Kaggle download, for comparison with what was loaded (from the dataset's Kaggle page:
-#: 6,024 images, of which 4,326 are annotated (the train split) and 1,698 come without annotations
-#: (the test split); 20 classes). The paper uses the annotated images and two of the classes.
-KAGGLE_REFERENCE: dict[str, int] = {"images": 6024, "annotated_images": 4326, "test_images": 1698, "classes": 20}
 
 
 class LayoutError(MaskeduError, ValueError):
@@ -374,34 +144,6 @@ def check_box(box: Sequence[float], width: int, height: int) -> BoxCheck:
         return BoxCheck(None, reason=REASON_OUTSIDE)
     was_clipped = x1 < 0 or y1 < 0 or x2 > width or y2 > height
     return BoxCheck(clipped_box, clipped=was_clipped)
-
-
-def check_class_map(class_map: Mapping[str, str | None] | None, default: Mapping[str, str | None] | None = None) -> dict[str, str | None]:
-    """Validate a class map (dataset class name -> ``"with_mask"``, ``"without_mask"`` or None) and return a copy.
-
-    ``None`` gives a copy of ``default`` (:data:`DEFAULT_CLASS_MAP` when not given).
-
-    >>> check_class_map({"face_with_mask": "with_mask", "hat": None})
-    {'face_with_mask': 'with_mask', 'hat': None}
-    """
-    if class_map is None:
-        return dict(DEFAULT_CLASS_MAP if default is None else default)
-    if not isinstance(class_map, Mapping):
-        raise TypeError(
-            f"class_map must be a dict from the dataset's class names to {CLASS_NAMES[0]!r}, {CLASS_NAMES[1]!r} or None, "
-            f"got {type(class_map).__name__}. Example: {{**DEFAULT_CLASS_MAP, 'face_with_mask_incorrect': 'without_mask'}}."
-        )
-    bad = {k: v for k, v in class_map.items() if v is not None and v not in CLASS_NAMES}
-    if bad:
-        key, value = next(iter(bad.items()))
-        raise ValueError(
-            f"class_map[{key!r}] = {value!r} is not allowed: values must be {CLASS_NAMES[0]!r}, {CLASS_NAMES[1]!r}, "
-            f"or None (to keep the class unmapped). Bad entries: {bad}."
-        )
-    not_str = [k for k in class_map if not isinstance(k, str)]
-    if not_str:
-        raise TypeError(f"class_map keys must be class names (strings), got {not_str[:3]}.")
-    return dict(class_map)
 
 
 def _note_unused_keys(report: LoadReport, cmap: Mapping[str, str | None], seen: Iterable[str], known: Iterable[str], what: str) -> None:
@@ -465,13 +207,6 @@ def _listdir(folder: Path) -> list[Path]:
         return []
 
 
-def _n(count: int, word: str, plural: str | None = None) -> str:
-    """``_n(1, "box")`` is "1 box", ``_n(3, "box")`` "3 boxes"."""
-    if count == 1:
-        return f"1 {word}"
-    return f"{count} {plural or (word + 'es' if word.endswith(('s', 'x')) else word + 's')}"
-
-
 def _examples(items: Sequence[str], n: int = 3) -> str:
     shown = ", ".join(str(i) for i in list(items)[:n])
     return shown + (", ..." if len(items) > n else "")
@@ -522,8 +257,6 @@ class KaggleLayout:
     csv_path: Path | None
 
 
-KAGGLE_SUBDIR = Path("Medical mask") / "Medical mask" / "Medical Mask"
-
 
 def _find_pairs(root: Path, max_depth: int = 5) -> list[tuple[Path, Path]]:
     """Folders named ``images`` (any case) with a sibling named ``annotations``, shallowest first."""
@@ -572,7 +305,7 @@ def find_kaggle_layout(root: str | Path) -> KaggleLayout:
         pairs = _find_pairs(root)
         with_json = [p for p in pairs if any(f.suffix.lower() == ".json" for f in _listdir(p[1]))]
         images, annotations = (with_json or pairs or [(None, None)])[0]
-    csv_path = root / "train.csv" if (root / "train.csv").is_file() else _find_file(root, "train.csv")
+    csv_path = root / KAGGLE_CSV if (root / KAGGLE_CSV).is_file() else _find_file(root, KAGGLE_CSV)
     return KaggleLayout(root, images, annotations, csv_path)
 
 
@@ -687,6 +420,248 @@ def _box_key(box: Sequence[float], label: str) -> tuple:
         return (object(), label)  # check_box drops it later, with its reason
 
 
+
+# --------------------------------------------------------------------------- Kaggle layout: the loader
+
+
+@dataclass
+class _ImageFolder:
+    """The image files of a Kaggle layout, indexed by the names the annotations use."""
+
+    by_name: dict[str, Path]                # file name -> path, image files only
+    by_stem: dict[str, list[str]]           # "2756" -> ["2756.png"]: for JSON files named by the stem
+    by_lower_name: dict[str, Path]          # for names that differ from the file only in case
+
+    def find(self, name: str) -> tuple[Path | None, bool]:
+        """The file an annotation's image name refers to, and whether it was matched only ignoring case."""
+        if name in self.by_name:
+            return self.by_name[name], False
+        path = self.by_lower_name.get(name.lower())
+        return path, path is not None
+
+
+@dataclass
+class _Tally:
+    """What :func:`load_annotations` counts while it merges the JSON files and train.csv, for its notes."""
+
+    json_only: int = 0         # images with a JSON file but no train.csv row
+    csv_only: int = 0          # images with train.csv rows but no JSON file
+    csv_for_broken: int = 0    # images whose JSON file is malformed, read from train.csv instead
+    json_not_in_csv: int = 0   # JSON boxes without a matching train.csv row (kept)
+    case_fixed: list[str] = field(default_factory=list)   # "Name.JPG -> name.jpg"
+    refused: list[str] = field(default_factory=list)      # images the loader cannot read, with the problem
+    overshoot: list[float] = field(default_factory=list)  # how far each clipped box ran past the edge
+
+
+#: One annotated box before it is checked: (box, class name, the item named in the report).
+_Entry = tuple[Sequence[float], str, str]
+
+
+def _kaggle_layout_or_error(root: Path) -> KaggleLayout:
+    """The Kaggle layout under ``root``; :class:`LayoutError` when it has no images or no annotations."""
+    layout = find_kaggle_layout(root)
+    if layout.images_dir is None:
+        raise LayoutError(
+            f"{root} is not in the Kaggle layout: no folder named 'images' with a sibling 'annotations' was found "
+            f"(expected {KAGGLE_SUBDIR / 'images'}). {_describe(root)} "
+            "Use load_dataset(root) to detect other layouts, or maskedu.get_dataset() to fetch the data."
+        )
+    if layout.csv_path is None and not any(f.suffix.lower() == ".json" for f in _listdir(layout.annotations_dir)):
+        raise LayoutError(
+            f"{root} has {layout.images_dir.name}/ but neither train.csv nor JSON files in {layout.annotations_dir}: "
+            "there are no annotations to load. For XML annotations use load_voc(root)."
+        )
+    return layout
+
+
+def _index_images(images_dir: Path, report: LoadReport) -> _ImageFolder:
+    """Index the image files; every other entry of the folder is reported (special files too, not skipped)."""
+    entries = [p for p in _listdir(images_dir) if not p.is_dir()]
+    by_name = {p.name: p for p in entries if is_image_file(p)}
+    by_stem: dict[str, list[str]] = {}
+    for name in by_name:
+        by_stem.setdefault(Path(name).stem, []).append(name)
+    for p in entries:
+        if not is_image_file(p):
+            report.drop(f"images/{p.name}", "not an image file")
+    return _ImageFolder(by_name, by_stem, {n.lower(): p for n, p in by_name.items()})
+
+
+def _read_json_annotations(annotations_dir: Path, images: _ImageFolder, report: LoadReport) -> tuple[dict[str, list[_Entry]], set[str]]:
+    """The boxes of every per-image JSON file, by image name, and the names whose JSON file is malformed."""
+    boxes: dict[str, list[_Entry]] = {}
+    broken: set[str] = set()
+    filename_mismatch = []
+    for jf in sorted(p for p in _listdir(annotations_dir) if not p.is_dir()):
+        if _is_special(jf):  # reading a FIFO would wait forever
+            report.drop(f"annotations/{jf.name}", REASON_NOT_REGULAR)
+            continue
+        if jf.suffix.lower() != ".json":
+            report.drop(f"annotations/{jf.name}", "not a JSON annotation file")
+            continue
+        name = _image_name_for_json(jf, images.by_stem)
+        file_name, annos, error = _read_kaggle_json(jf)
+        if error:
+            report.drop(f"annotations/{jf.name}", "malformed JSON file")
+            report.notes.append(f"annotations/{jf.name}: {error}")
+            broken.add(name)
+            continue
+        if file_name and str(file_name) != name:
+            filename_mismatch.append(f"{jf.name} says {file_name!r}")
+        entries = boxes.setdefault(name, [])
+        for i, anno in enumerate(annos):
+            item = f"{jf.name}[{i}]"
+            if not isinstance(anno, dict) or "BoundingBox" not in anno or "classname" not in anno:
+                report.drop(item, "malformed annotation entry (no BoundingBox or classname)")
+                continue
+            box = anno["BoundingBox"]
+            if not isinstance(box, (list, tuple)) or len(box) != 4:
+                report.drop(item, REASON_MALFORMED_BOX)
+                continue
+            entries.append((list(box), str(anno["classname"]).strip(), item))
+    if filename_mismatch:
+        report.notes.append(
+            f"{len(filename_mismatch)} JSON files name another image in 'FileName' than their own file name "
+            f"({_examples(filename_mismatch)}); the file name was used."
+        )
+    return boxes, broken
+
+
+def _read_csv_annotations(
+    csv_path: Path | None, json_boxes: dict[str, list[_Entry]], csv_order: str, report: LoadReport,
+) -> dict[str, list[_Entry]]:
+    """The boxes of train.csv by image name, read in ``csv_order`` ("auto": the order the JSON boxes confirm)."""
+    if csv_path is None:
+        return {}
+    header, rows = _read_kaggle_csv(csv_path, report)
+    order = csv_order
+    if rows:
+        both = [(n, v, c) for _, n, v, c in rows if n in json_boxes and json_boxes[n]]
+        json_keys = {n: Counter(_box_key(b, c) for b, c, _ in json_boxes[n]) for n in {n for n, _, _ in both}}
+        hits = {o: sum(_box_key(_csv_box(v, o), c) in json_keys[n] for n, v, c in both) for o in ("position", "header")}
+        if order == "auto":
+            order = "header" if hits["header"] > hits["position"] else "position"
+        if both:
+            confirm = f"the JSON boxes confirm it on {hits[order]} of {len(both)} rows that have one"
+        else:
+            confirm = "no image has both, so this follows the Kaggle file"
+        if [h.lower() for h in header] == list(KAGGLE_CSV_HEADER) and order == "position":
+            report.notes.append(
+                f"{csv_path.name}: the header says {','.join(KAGGLE_CSV_HEADER)} but the values are "
+                f"x1,y1,x2,y2 ({confirm}); read by position."
+            )
+        else:
+            report.notes.append(f"{csv_path.name}: read in {order} order ({confirm}).")
+    boxes: dict[str, list[_Entry]] = {}
+    for line, name, values, classname in rows:
+        boxes.setdefault(name, []).append((_csv_box(values, order), classname, f"{csv_path.name} line {line}"))
+    return boxes
+
+
+def _reconcile(
+    from_json: list[_Entry] | None, from_csv: list[_Entry] | None, json_broken: bool, report: LoadReport, tally: _Tally,
+) -> list[_Entry] | None:
+    """One image's boxes: the JSON file's where it has one (CSV rows that disagree are reported), else train.csv's.
+
+    None when neither has any (a malformed JSON file and no CSV row: already reported).
+    """
+    if from_json is not None and from_csv is not None:
+        json_left = Counter(_box_key(b, c) for b, c, _ in from_json)
+        csv_left = Counter(_box_key(b, c) for b, c, _ in from_csv)
+        for b, c, item in from_csv:
+            key = _box_key(b, c)
+            if json_left[key] > 0:
+                json_left[key] -= 1
+            else:
+                report.drop(item, "CSV row disagrees with the image's JSON (the JSON boxes were kept)")
+        for b, c, _ in from_json:
+            key = _box_key(b, c)
+            if csv_left[key] > 0:
+                csv_left[key] -= 1
+            else:
+                tally.json_not_in_csv += 1
+        return from_json
+    if from_json is not None:
+        tally.json_only += 1
+        return from_json
+    if from_csv is not None:
+        if json_broken:
+            tally.csv_for_broken += 1
+        else:
+            tally.csv_only += 1
+        return from_csv
+    return None
+
+
+def _kaggle_record(
+    name: str, entries: list[_Entry], images: _ImageFolder, cmap: Mapping[str, str | None], report: LoadReport, tally: _Tally,
+) -> ImageRecord | None:
+    """The record of one annotated image with its checked boxes; None (reported) when none can be used."""
+    path, case_fixed = images.find(name)
+    if case_fixed:
+        tally.case_fixed.append(f"{name} -> {path.name}")
+    if path is None:
+        report.drop(f"{name} ({_n(len(entries), 'box')})", "image file missing")
+        return None
+    try:
+        width, height = image_size(path)
+    except ImageError as exc:
+        _drop_image(report, f"{name} ({_n(len(entries), 'box')})", exc, tally.refused)
+        return None
+    boxes: list[FaceBox] = []
+    for box, classname, item in entries:
+        _add_box(report, boxes, box, classname, cmap, width, height, item, tally.overshoot)
+    if not boxes:
+        report.drop(name, "image has no usable box" if entries else "image has no annotation")
+        return None
+    return ImageRecord(path, boxes, None, width, height)
+
+
+def _note_sources(
+    report: LoadReport, layout: KaggleLayout, tally: _Tally, images: _ImageFolder,
+    json_boxes: dict[str, list[_Entry]], csv_boxes: dict[str, list[_Entry]], broken_json: set[str],
+) -> None:
+    """The notes on where the boxes came from, and on the images nothing annotates (the Kaggle test split)."""
+    if tally.case_fixed:
+        report.notes.append(f"image names matched ignoring case: {_n(len(tally.case_fixed), 'image')} ({_examples(tally.case_fixed)}).")
+    if layout.csv_path is None:
+        report.notes.append("no train.csv: every box comes from the JSON files.")
+    elif tally.json_only:
+        report.notes.append(f"JSON file but no train.csv row: {_n(tally.json_only, 'image')} (the JSON boxes were used).")
+    if not json_boxes and not broken_json:
+        report.notes.append("no JSON annotation files: every box comes from train.csv (read as described above).")
+    elif tally.csv_only:
+        report.notes.append(f"train.csv rows but no JSON file: {_n(tally.csv_only, 'image')} (the CSV boxes were used).")
+    if tally.csv_for_broken:
+        report.notes.append(f"malformed JSON file, read from train.csv instead: {_n(tally.csv_for_broken, 'image')}.")
+    if tally.json_not_in_csv:
+        report.notes.append(f"JSON boxes without a matching train.csv row: {tally.json_not_in_csv} (kept).")
+    annotated_lower = {n.lower() for n in set(json_boxes) | set(csv_boxes) | broken_json}
+    unannotated = [n for n in images.by_name if n.lower() not in annotated_lower]
+    if unannotated:
+        report.notes.append(
+            f"no annotation at all (the Kaggle test split): {_n(len(unannotated), 'image')} in {layout.images_dir.name}/, "
+            "not loaded as faces."
+        )
+
+
+def _kaggle_class_map(report: LoadReport, cmap: Mapping[str, str | None]) -> dict[str, str | None]:
+    """The class map the dataset records: all 20 Kaggle classes, the user's keys, and unknown names (None).
+
+    Notes class names outside the 20 and ``class_map`` keys that match nothing (a typo maps nothing).
+    """
+    unknown = sorted(c for c in report.raw_class_counts if c not in cmap and c not in KAGGLE_CLASS_NAMES)
+    if unknown:
+        n = sum(report.raw_class_counts[c] for c in unknown)
+        report.notes.append(f"class names outside the 20 Kaggle classes ({_examples(unknown)}): {_n(n, 'box')}, kept with label None.")
+    _note_unused_keys(report, cmap, report.raw_class_counts, KAGGLE_CLASS_NAMES, "class")
+    full_map = {name: cmap.get(name) for name in KAGGLE_CLASS_NAMES}
+    full_map.update(cmap)
+    for c in unknown:
+        full_map.setdefault(c, None)
+    return full_map
+
+
 def load_annotations(
     root: str | Path,
     class_map: Mapping[str, str | None] | None = None,
@@ -715,191 +690,29 @@ def load_annotations(
     >>> print(ds.report)        # what was kept, clipped, dropped and why      # doctest: +SKIP
     >>> ds.class_counts()       # faces per class: with_mask, without_mask     # doctest: +SKIP
     """
-    from .common import check_choice, progress
-
     check_choice("csv_order", csv_order, ["auto", "position", "header"])
     root = _as_folder(root, "load_annotations")
     cmap = check_class_map(class_map)
-    layout = find_kaggle_layout(root)
-    if layout.images_dir is None:
-        raise LayoutError(
-            f"{root} is not in the Kaggle layout: no folder named 'images' with a sibling 'annotations' was found "
-            f"(expected {KAGGLE_SUBDIR / 'images'}). {_describe(root)} "
-            "Use load_dataset(root) to detect other layouts, or maskedu.get_dataset() to fetch the data."
-        )
-    if layout.csv_path is None and not any(f.suffix.lower() == ".json" for f in _listdir(layout.annotations_dir)):
-        raise LayoutError(
-            f"{root} has {layout.images_dir.name}/ but neither train.csv nor JSON files in {layout.annotations_dir}: "
-            "there are no annotations to load. For XML annotations use load_voc(root)."
-        )
+    layout = _kaggle_layout_or_error(root)
     report = LoadReport()
-    image_files = [p for p in _listdir(layout.images_dir) if not p.is_dir()]  # special files too: reported, not skipped
-    on_disk = {p.name: p for p in image_files if is_image_file(p)}
-    stems: dict[str, list[str]] = {}
-    for name in on_disk:
-        stems.setdefault(Path(name).stem, []).append(name)
-    not_images = [p.name for p in image_files if not is_image_file(p)]
-    if not_images:
-        for n in not_images:
-            report.drop(f"images/{n}", "not an image file")
+    images = _index_images(layout.images_dir, report)
+    json_boxes, broken_json = _read_json_annotations(layout.annotations_dir, images, report)
+    csv_boxes = _read_csv_annotations(layout.csv_path, json_boxes, csv_order, report)
 
-    # ---- JSON: one file per annotated image
-    json_boxes: dict[str, list[tuple[list, str, str]]] = {}  # name -> [(box, class, item)]
-    broken_json: set[str] = set()
-    filename_mismatch = []
-    for jf in sorted(p for p in _listdir(layout.annotations_dir) if not p.is_dir()):
-        if _is_special(jf):  # reading a FIFO would wait forever
-            report.drop(f"annotations/{jf.name}", REASON_NOT_REGULAR)
-            continue
-        if jf.suffix.lower() != ".json":
-            report.drop(f"annotations/{jf.name}", "not a JSON annotation file")
-            continue
-        name = _image_name_for_json(jf, stems)
-        file_name, annos, error = _read_kaggle_json(jf)
-        if error:
-            report.drop(f"annotations/{jf.name}", "malformed JSON file")
-            report.notes.append(f"annotations/{jf.name}: {error}")
-            broken_json.add(name)
-            continue
-        if file_name and str(file_name) != name:
-            filename_mismatch.append(f"{jf.name} says {file_name!r}")
-        entries = json_boxes.setdefault(name, [])
-        for i, anno in enumerate(annos):
-            item = f"{jf.name}[{i}]"
-            if not isinstance(anno, dict) or "BoundingBox" not in anno or "classname" not in anno:
-                report.drop(item, "malformed annotation entry (no BoundingBox or classname)")
-                continue
-            box = anno["BoundingBox"]
-            if not isinstance(box, (list, tuple)) or len(box) != 4:
-                report.drop(item, REASON_MALFORMED_BOX)
-                continue
-            entries.append((list(box), str(anno["classname"]).strip(), item))
-    if filename_mismatch:
-        report.notes.append(
-            f"{len(filename_mismatch)} JSON files name another image in 'FileName' than their own file name "
-            f"({_examples(filename_mismatch)}); the file name was used."
-        )
-
-    # ---- CSV, and which order its four numbers are in
-    header, rows = ([], []) if layout.csv_path is None else _read_kaggle_csv(layout.csv_path, report)
-    order = csv_order
-    if rows:
-        both = [(n, v, c) for _, n, v, c in rows if n in json_boxes and json_boxes[n]]
-        json_keys = {n: Counter(_box_key(b, c) for b, c, _ in json_boxes[n]) for n in {n for n, _, _ in both}}
-        hits = {o: sum(_box_key(_csv_box(v, o), c) in json_keys[n] for n, v, c in both) for o in ("position", "header")}
-        if order == "auto":
-            order = "header" if hits["header"] > hits["position"] else "position"
-        if both:
-            confirm = f"the JSON boxes confirm it on {hits[order]} of {len(both)} rows that have one"
-        else:
-            confirm = "no image has both, so this follows the Kaggle file"
-        if [h.lower() for h in header] == list(KAGGLE_CSV_HEADER) and order == "position":
-            report.notes.append(
-                f"{layout.csv_path.name}: the header says {','.join(KAGGLE_CSV_HEADER)} but the values are "
-                f"x1,y1,x2,y2 ({confirm}); read by position."
-            )
-        else:
-            report.notes.append(f"{layout.csv_path.name}: read in {order} order ({confirm}).")
-    csv_boxes: dict[str, list[tuple[tuple, str, str]]] = {}
-    for line, name, values, classname in rows:
-        csv_boxes.setdefault(name, []).append((_csv_box(values, order), classname, f"{layout.csv_path.name} line {line}"))
-
-    # ---- merge: JSON where it exists, else the CSV
-    names = sorted(set(json_boxes) | set(csv_boxes) | (broken_json & set(on_disk)))
-    images: list[ImageRecord] = []
-    refused: list[str] = []
-    overshoot: list[float] = []
-    json_only = csv_only = disagreeing = missing_from_csv = csv_for_broken = 0
-    lower_disk = {n.lower(): p for n, p in on_disk.items()}
-    case_fixed: list[str] = []
-    seen_classes: Counter = Counter()
+    tally = _Tally()
+    records: list[ImageRecord] = []
+    names = sorted(set(json_boxes) | set(csv_boxes) | (broken_json & set(images.by_name)))
     for name in progress(names, desc="reading annotations", disable=None if len(names) > 500 else True):
-        from_json = json_boxes.get(name)
-        from_csv = csv_boxes.get(name)
-        if from_json is not None and from_csv is not None:
-            json_counter = Counter(_box_key(b, c) for b, c, _ in from_json)
-            csv_counter = Counter(_box_key(b, c) for b, c, _ in from_csv)
-            for b, c, item in from_csv:
-                key = _box_key(b, c)
-                if json_counter[key] > 0:
-                    json_counter[key] -= 1
-                else:
-                    report.drop(item, "CSV row disagrees with the image's JSON (the JSON boxes were kept)")
-                    disagreeing += 1
-            for b, c, _ in from_json:
-                key = _box_key(b, c)
-                if csv_counter[key] > 0:
-                    csv_counter[key] -= 1
-                else:
-                    missing_from_csv += 1
-            entries = from_json
-        elif from_json is not None:
-            entries = from_json
-            json_only += 1
-        elif from_csv is not None:
-            entries = from_csv
-            if name in broken_json:
-                csv_for_broken += 1
-            else:
-                csv_only += 1
-        else:
-            continue  # a broken JSON and no CSV row: already reported
-        path = on_disk.get(name)
-        if path is None and name.lower() in lower_disk:
-            path = lower_disk[name.lower()]
-            case_fixed.append(f"{name} -> {path.name}")
-        if path is None:
-            report.drop(f"{name} ({_n(len(entries), 'box')})", "image file missing")
-            continue
-        try:
-            width, height = image_size(path)
-        except ImageError as exc:
-            _drop_image(report, f"{name} ({_n(len(entries), 'box')})", exc, refused)
-            continue
-        boxes: list[FaceBox] = []
-        for box, classname, item in entries:
-            _add_box(report, boxes, box, classname, cmap, width, height, item, overshoot)
-        if not boxes:
-            report.drop(name, "image has no usable box" if entries else "image has no annotation")
-            continue
-        seen_classes.update(b.raw_label for b in boxes)
-        images.append(ImageRecord(path, boxes, None, width, height))
+        entries = _reconcile(json_boxes.get(name), csv_boxes.get(name), name in broken_json, report, tally)
+        record = None if entries is None else _kaggle_record(name, entries, images, cmap, report, tally)
+        if record is not None:
+            records.append(record)
 
-    # ---- the summary's notes
-    _count_kept_boxes(report, images, overshoot)
-    _note_refused(report, refused)
-    if case_fixed:
-        report.notes.append(f"image names matched ignoring case: {_n(len(case_fixed), 'image')} ({_examples(case_fixed)}).")
-    if layout.csv_path is None:
-        report.notes.append("no train.csv: every box comes from the JSON files.")
-    elif json_only:
-        report.notes.append(f"JSON file but no train.csv row: {_n(json_only, 'image')} (the JSON boxes were used).")
-    if not json_boxes and not broken_json:
-        report.notes.append("no JSON annotation files: every box comes from train.csv (read as described above).")
-    elif csv_only:
-        report.notes.append(f"train.csv rows but no JSON file: {_n(csv_only, 'image')} (the CSV boxes were used).")
-    if csv_for_broken:
-        report.notes.append(f"malformed JSON file, read from train.csv instead: {_n(csv_for_broken, 'image')}.")
-    if missing_from_csv:
-        report.notes.append(f"JSON boxes without a matching train.csv row: {missing_from_csv} (kept).")
-    annotated = set(json_boxes) | set(csv_boxes) | broken_json
-    annotated_lower = {n.lower() for n in annotated}
-    unannotated = [n for n in on_disk if n.lower() not in annotated_lower]
-    if unannotated:
-        report.notes.append(
-            f"no annotation at all (the Kaggle test split): {_n(len(unannotated), 'image')} in {layout.images_dir.name}/, "
-            "not loaded as faces."
-        )
-    unknown = sorted(c for c in report.raw_class_counts if c not in cmap and c not in KAGGLE_CLASS_NAMES)
-    if unknown:
-        n = sum(report.raw_class_counts[c] for c in unknown)
-        report.notes.append(f"class names outside the 20 Kaggle classes ({_examples(unknown)}): {_n(n, 'box')}, kept with label None.")
-    _note_unused_keys(report, cmap, report.raw_class_counts, KAGGLE_CLASS_NAMES, "class")
-    full_map = {name: cmap.get(name) for name in KAGGLE_CLASS_NAMES}
-    full_map.update(cmap)
-    for c in unknown:
-        full_map.setdefault(c, None)
-    dataset = Dataset(root, "kaggle", images, full_map, report)
+    _count_kept_boxes(report, records, tally.overshoot)
+    _note_refused(report, tally.refused)
+    _note_sources(report, layout, tally, images, json_boxes, csv_boxes, broken_json)
+    full_map = _kaggle_class_map(report, cmap)
+    dataset = Dataset(root, "kaggle", records, full_map, report)
     _note_mapping(report, dataset.class_counts(), full_map)
     if verbose:
         print(report.summary())
@@ -1043,8 +856,6 @@ def load_class_folders(root: str | Path, class_map: Mapping[str, str | None] | N
     >>> ds.class_counts()                                              # doctest: +SKIP
     Counter({'with_mask': 300, 'without_mask': 300})
     """
-    from .common import progress
-
     root = _as_folder(root, "load_class_folders")
     cmap = check_class_map(class_map, FOLDER_CLASS_MAP)
     lookup = {_norm(k): v for k, v in cmap.items()}
@@ -1287,12 +1098,12 @@ def detect_layout(root: str | Path) -> str:
             return "kaggle"
         if suffixes[".xml"]:
             return "voc"
-    if (root / "train.csv").is_file() and pair:
+    if (root / KAGGLE_CSV).is_file() and pair:
         return "kaggle"
     lookup = {_norm(k) for k in FOLDER_CLASS_MAP}
     if any(c.is_dir() and _norm(c.name) in lookup for c in _listdir(root)):
         return "folders"
-    if pair and _find_file(root, "train.csv"):
+    if pair and _find_file(root, KAGGLE_CSV):
         return "kaggle"
     known = "\n".join(f"  - {name}: {text}" for name, text in LAYOUTS.items())
     raise LayoutError(f"could not recognise the layout of {root}. {_describe(root)}\nKnown layouts:\n{known}")

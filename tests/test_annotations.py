@@ -16,6 +16,7 @@ from maskedu.annotations import (
     CLASS_NAMES,
     DEFAULT_CLASS_MAP,
     KAGGLE_CLASS_NAMES,
+    LoadReport,
     REASON_EMPTY,
     REASON_INVERTED,
     REASON_MALFORMED_BOX,
@@ -507,3 +508,21 @@ def test_column_quirk_prefers_a_row_where_the_header_reading_looks_plausible(tmp
     assert csv_column_quirk(root, line=2).by_header == (30, 60, 5, 20)
     with pytest.raises(ValueError, match="no readable data row"):
         csv_column_quirk(root, line=40)
+
+
+def test_report_and_dataset_render_briefly_in_a_notebook(tmp_path):
+    notes = [f"note {i}" for i in range(14)]
+    report = LoadReport(images_kept=3, boxes_kept=5, boxes_clipped=1, notes=list(notes))
+    for i in range(40):
+        report.drop(f"{i}.jpg", "image file missing" if i % 2 else f"reason {i}")
+    text = repr(report)
+    assert text.startswith("LoadReport(kept 3 images, 5 boxes, 1 clipped; dropped 40 items: 20 × image file missing")
+    assert "and 18 other reasons; 14 notes)" in text and "7.jpg" not in text
+    page = report._repr_html_()
+    assert page.count("<tr>") == 1 + 21 and "note 9" in page and "note 10" not in page and "4 more notes" in page
+    assert "1.jpg, 3.jpg, 5.jpg" in page and "7.jpg" not in page       # three examples per reason
+    root = kaggle_dataset(tmp_path, {"1.jpg": (100, 80, [((10, 10, 50, 60), "face_with_mask"), ((1, 1, 9, 9), "hat")])})
+    ds = load_annotations(root)
+    assert "faces: 1 with_mask, 0 without_mask, 1 of other classes" in ds._repr_html_()
+    assert "LoadReport(kept 1 image, 2 boxes, 0 clipped; dropped nothing" in ds._repr_html_()
+    assert str(ds.report) == ds.report.summary() != repr(ds.report)
