@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .annotations import CLASS_NAMES
-from .common import MaskeduError, artifact_path, budget, check_choice, check_int, check_number, in_notebook
+from .common import MaskeduError, ParameterTypeError, artifact_path, budget, check_choice, check_int, check_number, in_notebook
 
 __all__ = [
     "PAPER_ACCURACY",
@@ -47,6 +47,8 @@ __all__ = [
     "SplitMismatchError",
     "split_path",
     "held_out",
+    "SeenFaceError",
+    "check_unseen",
     "RECIPES",
     "model_path",
     "RandomFaceTransform",
@@ -624,6 +626,73 @@ def held_out(crops, model=None, *, path: str | os.PathLike | None = None):
     return crops.subset(np.flatnonzero(parts == "test"))
 
 
+class SeenFaceError(MaskeduError, ValueError):
+    """Faces given as unseen are in the model's training or validation part: a result on them (accuracy, an
+    attack's success rate) would not be a held-out result. ``indices`` says which of the given faces they are."""
+
+    def __init__(self, message: str, indices=()):
+        super().__init__(message)
+        self.indices = np.asarray(indices, dtype=np.int64)
+
+
+def _pixel_hashes(images_or_crops) -> np.ndarray:
+    """The content hash of each given face: a Crops' own hashes, else those of the pixels (as uint8 when they
+    are whole numbers in 0..255, the form crops are hashed in)."""
+    if hasattr(images_or_crops, "hashes"):
+        return np.asarray(images_or_crops.hashes(), dtype=str)
+    from .crop import image_hashes
+
+    if isinstance(images_or_crops, tuple):
+        images_or_crops = images_or_crops[0]
+    images = np.asarray(images_or_crops)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4:
+        raise ValueError(f"check_unseen needs a maskedu.crop.Crops, one image (H, W, 3) or a batch (N, H, W, 3); "
+                         f"got an array of shape {images.shape}.")
+    if images.dtype != np.uint8 and images.size and np.issubdtype(images.dtype, np.number):
+        if np.all((images >= 0) & (images <= 255) & (images == np.round(images))):
+            images = images.astype(np.uint8)
+    return image_hashes(images)
+
+
+def check_unseen(model, images_or_crops) -> bool:
+    """Raise :class:`SeenFaceError` if any of the given faces is one ``model`` trained or validated on.
+
+    The model carries its split (:func:`train` attaches it, :func:`get_model` and :func:`load_model` read it
+    from the file beside the model); a face is matched by the hash of its crop's pixels
+    (:func:`maskedu.crop.image_hashes`), so a copy of a training face is caught wherever it comes from.
+    Pass a :class:`maskedu.crop.Crops`, an ``(images, labels)`` tuple, one image or a batch of images.
+    Returns True when every face was checked and none was seen, False when the model carries no split (one
+    not trained by :func:`train`): then nothing can be checked; :func:`held_out` insists on a split.
+
+    >>> check_unseen(model, held_out(crops, model))       # doctest: +SKIP
+    True
+    >>> check_unseen(model, crops)                        # doctest: +SKIP
+    Traceback (most recent call last):
+    SeenFaceError: 210 of the 264 faces given are ones the model trained on ...
+    """
+    record = _record_of(model)
+    if record is None:
+        return False
+    hashes = _pixel_hashes(images_or_crops)
+    part_of = {}
+    for h, part in zip(record.hashes, record.parts):
+        if part != "test":
+            part_of.setdefault(h, part)
+    seen = [i for i, h in enumerate(hashes) if str(h) in part_of]
+    if seen:
+        n_train = sum(1 for i in seen if part_of[str(hashes[i])] == "train")
+        shown = ", ".join(f"#{i}" for i in seen[:8]) + (", ..." if len(seen) > 8 else "")
+        name = getattr(model, "name", type(model).__name__)
+        raise SeenFaceError(
+            f"{len(seen)} of the {len(hashes)} faces given are ones the model {name!r} learned from ({n_train} in "
+            f"its training part, {len(seen) - n_train} in its validation part; faces {shown}): a result on them "
+            "is not a held-out result. Use the faces it never saw: maskedu.model.held_out(crops, model).",
+            indices=seen)
+    return True
+
+
 # =========================================================================== training
 
 
@@ -1125,11 +1194,14 @@ class Evaluation:
         return fig
 
 
-def evaluate(model, crops_or_images, labels=None, *, batch_size: int = 256, class_names: Sequence[str] | None = None) -> Evaluation:
+def evaluate(model, crops_or_images, labels=None, *, batch_size: int = 256, class_names: Sequence[str] | None = None,
+             unseen: bool = True) -> Evaluation:
     """Accuracy, per-class precision and recall, confusion matrix and the mistakes of ``model``.
 
     Pass a :class:`maskedu.crop.Crops`, an ``(images, labels)`` tuple, or images and labels separately;
-    faces with a negative label are left out.
+    faces with a negative label are left out. The faces are taken to be ones the model never saw: when it
+    carries its split, :func:`check_unseen` raises :class:`SeenFaceError` for a training or validation face.
+    To report accuracy on the training faces on purpose, say so: ``unseen=False``.
 
     >>> ev = evaluate(model, result.test_images, result.test_labels)   # doctest: +SKIP
     >>> print(ev); ev.plot_confusion(); ev.gallery()                    # doctest: +SKIP
@@ -1141,6 +1213,10 @@ def evaluate(model, crops_or_images, labels=None, *, batch_size: int = 256, clas
     images, labels = images[keep], labels[keep]
     if len(labels) == 0:
         raise ValueError("nothing to evaluate: no labelled faces were given.")
+    if not isinstance(unseen, (bool, np.bool_)):
+        raise ParameterTypeError(f"unseen must be True or False, got {unseen!r}: False evaluates training faces on purpose.")
+    if unseen:
+        check_unseen(model, images)
     names = tuple(class_names) if class_names is not None else names
     predict = make_predict_fn(model)
     probs = np.concatenate([predict(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])

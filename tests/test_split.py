@@ -149,3 +149,32 @@ def test_load_model_brings_the_split_along(crops24, trained24, tmp_path):
     M.split_path(path).unlink()
     with pytest.raises(M.SplitMismatchError, match="carries no record"):
         M.held_out(crops24, M.load_model(path))
+
+
+def test_check_unseen_fires_for_a_training_face_and_passes_held_out_ones(crops24, trained24):
+    """The leak made impossible: evaluate() (and the attacks) refuse a face the model trained or validated on."""
+    model, split = trained24.model, trained24.split
+    test = M.held_out(crops24, model)
+    assert M.check_unseen(model, test) is True
+    assert M.check_unseen(model, test.images) is True  # pixels alone: matched by content hash
+    assert M.check_unseen(model, test.images[0]) is True  # one image
+    assert M.evaluate(model, test).accuracy >= 0  # held-out faces evaluate as before
+    face = crops24.images[split.train[0]]
+    for given in (crops24.subset(split.train[:1]), face, face.astype(np.float32), (face[None], np.array([0]))):
+        with pytest.raises(M.SeenFaceError, match=r"1 of the 1 faces given .*\(1 in its training part"):
+            M.check_unseen(model, given)
+    mixed = np.concatenate([test.images[:3], crops24.images[split.validation[:1]]])
+    with pytest.raises(M.SeenFaceError, match="0 in its training part, 1 in its validation part") as err:
+        M.check_unseen(model, mixed)
+    assert err.value.indices.tolist() == [3] and isinstance(err.value, MaskeduError)
+    # evaluate() refuses training faces unless told they are training faces
+    train_faces = crops24.subset(split.train)
+    with pytest.raises(M.SeenFaceError, match="held_out"):
+        M.evaluate(model, train_faces)
+    assert len(M.evaluate(model, train_faces, unseen=False)) == len(split.train)
+    with pytest.raises(TypeError, match="unseen"):
+        M.evaluate(model, test, unseen="yes")
+    # a model with no split cannot be checked: False, never a silent True
+    assert M.check_unseen(M.build_resnet(widths=(8,), blocks=(1,), stem_filters=8), face) is False
+    with pytest.raises(ValueError, match="shape"):
+        M.check_unseen(model, np.zeros((50, 50), np.uint8))
