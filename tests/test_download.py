@@ -26,6 +26,9 @@ from PIL import Image
 
 from maskedu import common
 from maskedu import download as dl
+from maskedu.download import archive as dl_archive
+from maskedu.download import client as dl_client
+from maskedu.download import credentials as dl_credentials
 
 SECRET = "k3y-5ecr3t-0123456789abcdef"
 SUB = "Medical mask/Medical mask/Medical Mask"
@@ -132,8 +135,8 @@ def credentials(no_credentials, monkeypatch):
 
 def use_client(monkeypatch, factory) -> None:
     """Replace the client boundary with ``factory(credentials)``, run in this process (not in a child)."""
-    monkeypatch.setattr(dl, "_CLIENT_IN_CHILD", False)
-    monkeypatch.setattr(dl, "_kaggle_client", factory)
+    monkeypatch.setattr(dl_client, "_CLIENT_IN_CHILD", False)
+    monkeypatch.setattr(dl_client, "_kaggle_client", factory)
 
 
 @pytest.fixture
@@ -145,7 +148,8 @@ def fake(monkeypatch):
 
 
 def data_entries() -> list[str]:
-    return sorted(p.name for p in common.data_dir().iterdir())
+    """What the data folder holds, but the (empty) lock files of maskedu.files.install_lock."""
+    return sorted(p.name for p in common.data_dir().iterdir() if not p.name.endswith(".lock"))
 
 
 def forbid_client(monkeypatch):
@@ -182,30 +186,25 @@ def test_second_call_does_nothing_without_network_or_credentials(credentials, fa
     assert len(fake.calls) == 1
 
 
-def test_the_data_folder_is_locked_against_a_second_installer_while_downloading(credentials, monkeypatch):
-    fcntl = pytest.importorskip("fcntl", reason="the folder lock uses flock, which Windows lacks")
+def test_the_dataset_is_locked_against_a_second_installer_while_downloading(credentials, monkeypatch):
+    from filelock import FileLock, Timeout
 
+    lock_file = common.data_dir() / ".face-mask-detection-dataset.lock"
     seen = []
 
     class Probe(FakeKaggle):
         def dataset_download_files(self, dataset, path=None, **kw):
-            fd = os.open(common.data_dir(), os.O_RDONLY)  # what another process would do
-            try:
-                with pytest.raises(BlockingIOError):
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                seen.append("locked")
-            finally:
-                os.close(fd)
+            other = FileLock(lock_file, thread_local=False)  # what another process would do
+            with pytest.raises(Timeout):
+                other.acquire(timeout=0.05)
+            seen.append("locked")
             super().dataset_download_files(dataset, path=path, **kw)
 
     use_client(monkeypatch, lambda creds: Probe())
     dl.download_dataset(quiet=True)
     assert seen == ["locked"]
-    fd = os.open(common.data_dir(), os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released afterwards
-    finally:
-        os.close(fd)
+    with FileLock(lock_file).acquire(timeout=0):  # released afterwards
+        pass
 
 
 def test_force_downloads_and_replaces_the_dataset(credentials, fake):
@@ -360,7 +359,7 @@ def test_file_and_folder_of_the_same_name_are_refused(tmp_path, no_credentials):
 
 @pytest.mark.parametrize("interruption", [KeyboardInterrupt, OSError])
 def test_interrupted_extraction_leaves_no_dataset_and_the_next_call_completes(credentials, fake, monkeypatch, interruption):
-    real = dl._extract_member
+    real = dl_archive._extract_member
     count = {"n": 0}
 
     def flaky(zf, info, target):
@@ -369,7 +368,7 @@ def test_interrupted_extraction_leaves_no_dataset_and_the_next_call_completes(cr
             raise interruption("disk unplugged")
         return real(zf, info, target)
 
-    monkeypatch.setattr(dl, "_extract_member", flaky)
+    monkeypatch.setattr(dl_archive, "_extract_member", flaky)
     expected = KeyboardInterrupt if interruption is KeyboardInterrupt else dl.DownloadError
     with pytest.raises(expected):
         dl.download_dataset(quiet=True)
@@ -378,7 +377,7 @@ def test_interrupted_extraction_leaves_no_dataset_and_the_next_call_completes(cr
     assert "face-mask-detection-dataset" not in left
     assert not any(".partial" in name for name in left)
     # The next call completes the work.
-    monkeypatch.setattr(dl, "_extract_member", real)
+    monkeypatch.setattr(dl_archive, "_extract_member", real)
     root = dl.download_dataset(quiet=True)
     assert dl.is_installed() and dl.check_layout(root) == []
     assert data_entries() == ["face-mask-detection-dataset"]
@@ -564,7 +563,7 @@ def test_other_http_errors_are_explained(credentials, fake, status, needle):
 
 def test_progress_and_messages_when_not_quiet(credentials, fake, monkeypatch, capsys):
     monkeypatch.setenv("MASKEDU_NO_PROGRESS", "0")
-    monkeypatch.setattr(dl, "_PROGRESS_DELAY", 0)
+    monkeypatch.setattr(dl_archive, "_PROGRESS_DELAY", 0)
     dl.download_dataset()
     out, err = capsys.readouterr()
     assert "Downloading wobotintelligence/face-mask-detection-dataset with the Kaggle API key" in out
@@ -588,7 +587,7 @@ def test_the_real_client_boundary_authenticates_offline_with_a_legacy_key(creden
     """The real kaggle package: the boundary returns a client with the method download_dataset calls."""
     import inspect
 
-    api = dl._kaggle_client(dl.find_credentials())
+    api = dl_client._kaggle_client(dl.find_credentials())
     params = inspect.signature(api.dataset_download_files).parameters
     assert {"dataset", "path", "force", "quiet", "unzip"} <= set(params)
     assert api.config_dir == str(credentials["kaggle-config"])
@@ -598,7 +597,7 @@ def test_the_real_client_never_runs_verbose_which_would_print_the_authorization_
     from kaggle.api.kaggle_api_extended import KaggleApi
 
     monkeypatch.setattr(KaggleApi, "args", ["--verbose"])  # what VERBOSE=1 at import time gives
-    api = dl._kaggle_client(dl.find_credentials())
+    api = dl_client._kaggle_client(dl.find_credentials())
     assert "--verbose" not in api.args and KaggleApi.args == ["--verbose"]
 
 
@@ -606,7 +605,7 @@ def test_the_basic_auth_form_of_the_key_is_redacted_too(credentials):
     import base64
 
     header = "Authorization: Basic " + base64.b64encode(f"student:{SECRET}".encode()).decode()
-    assert dl._redact(header) == "Authorization: Basic ***"
+    assert dl_credentials.redact(header) == "Authorization: Basic ***"
 
 
 # --------------------------------------------------------------------------- zip bombs made of many small members
@@ -714,13 +713,14 @@ def test_check_archive_raises_only_its_documented_errors(tmp_path_factory, membe
         assert str(exc) and isinstance(exc, dl.DownloadError)
         return
     assert summary.total_bytes <= max_bytes
-    assert summary.total_bytes <= max(dl._RATIO_MIN_BYTES, dl.MAX_ARCHIVE_RATIO * archive.stat().st_size)
+    assert summary.total_bytes <= max(dl_archive._RATIO_MIN_BYTES, dl.MAX_ARCHIVE_RATIO * archive.stat().st_size)
     dest = archive.parent / "dest"
     try:  # unpacking what was accepted fails only with the library's errors too (a bad CRC, no Kaggle layout)
         dl.install_archive(archive, dest, quiet=True, max_bytes=max_bytes, max_members=max_members)
     except dl.DownloadError as exc:
         assert str(exc)
-    assert sorted(p.name for p in dest.iterdir()) in ([], [dl.DATASET_DIRNAME])  # no leftovers
+    left = sorted(p.name for p in dest.iterdir() if not p.name.endswith(".lock"))  # the lock's empty file stays
+    assert left in ([], [dl.DATASET_DIRNAME])  # no leftovers
 
 
 # --------------------------------------------------------------------------- entry names, property-based
@@ -734,7 +734,7 @@ name_parts = st.sampled_from(["..", ".", "", "a", "Medical mask", "C:", "x\\..",
 def test_an_accepted_entry_name_always_stays_inside_the_destination(parts, absolute):
     name = ("/" if absolute else "") + "/".join(parts)
     try:
-        safe = dl._safe_parts(name)
+        safe = dl_archive._safe_parts(name)
     except ValueError:
         return
     base = Path("/srv/dest")

@@ -143,10 +143,10 @@ class _Chunks:
 def _relay(chunks: list[bytes], secrets: set[str]) -> str:
     import io
 
-    from maskedu import download as dl
+    from maskedu.download import client
 
     out = io.StringIO()
-    dl._RedactingRelay(_Chunks(chunks), out, secrets).run()
+    client._RedactingRelay(_Chunks(chunks), out, secrets).run()
     return out.getvalue()
 
 
@@ -159,7 +159,7 @@ def test_the_relay_redacts_a_secret_split_across_reads_and_keeps_the_rest():
 
 
 def test_the_relay_redacts_the_base64_forms_the_library_knows(monkeypatch):
-    from maskedu import download as dl
+    from maskedu.download import credentials
 
     for name in [n for n in os.environ if n.startswith("KAGGLE_")]:
         monkeypatch.delenv(name)
@@ -167,17 +167,17 @@ def test_the_relay_redacts_the_base64_forms_the_library_knows(monkeypatch):
     monkeypatch.setenv("KAGGLE_KEY", KEY)
     basic = base64.b64encode(f"{USERNAME}:{KEY}".encode()).decode()
     plain = base64.b64encode(KEY.encode()).decode()
-    shown = _relay([f"Authorization: Basic {basic}\n{plain}\n{KEY}\n".encode()], dl._secret_values())
+    shown = _relay([f"Authorization: Basic {basic}\n{plain}\n{KEY}\n".encode()], credentials.secret_values())
     assert shown == "Authorization: Basic ***\n***\n***\n"
 
 
 def test_the_child_never_sees_the_print_switches(monkeypatch):
-    from maskedu import download as dl
+    from maskedu.download import client
 
     monkeypatch.setenv("VERBOSE", "1")
     monkeypatch.setenv("VERBOSE_OUTPUT", "true")
     monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "LOCALHOST")
-    env = dl._client_environment()
+    env = client._client_environment()
     assert not {"VERBOSE", "VERBOSE_OUTPUT", "KAGGLE_API_ENVIRONMENT"} & set(env)
     assert str(REPO) in env["PYTHONPATH"].split(os.pathsep)  # the child imports this maskedu
     assert os.environ["VERBOSE"] == "1"  # ours is left as it was
@@ -186,6 +186,7 @@ def test_the_child_never_sees_the_print_switches(monkeypatch):
 def test_whatever_the_child_writes_reaches_us_redacted_and_a_crash_is_a_download_error(tmp_path, monkeypatch, capfd):
     """A stand-in for the child's Python that prints the secret (whole, and in pieces) on both pipes, then dies."""
     from maskedu import download as dl
+    from maskedu.download import client
 
     for name in [n for n in os.environ if n.startswith("KAGGLE_")]:
         monkeypatch.delenv(name)
@@ -202,7 +203,7 @@ def test_whatever_the_child_writes_reaches_us_redacted_and_a_crash_is_a_download
     leaky.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(leaky))
     with pytest.raises(dl.DownloadError, match=r"stopped unexpectedly \(exit status 3\)"):
-        dl._run_client_in_child(dl.find_credentials(), tmp_path, force=False, quiet=True)
+        client._run_client_in_child(dl.find_credentials(), dl.KAGGLE_SLUG, tmp_path, force=False, quiet=True)
     out, err = capfd.readouterr()
     assert out == "Authorization: Bearer ***\n***\n"
     assert err == "token=***\n"
