@@ -12,7 +12,8 @@ The attack runs in a background thread, so the kernel keeps handling the Stop cl
 Everything the widget does is a plain function here (:func:`filter_faces`, :func:`panel_settings`,
 :func:`live_png`, :func:`result_png`, :func:`describe_result`, :func:`friendly_error`) or a method of
 :class:`AttackExplorer` that can be called without a browser (``explorer.run_attack()``), because
-ipywidgets swallows exceptions raised inside a button's callback.
+ipywidgets swallows exceptions raised inside a button's callback. Run, Stop, the thread and the error
+format come from :class:`maskedu.panel.RunStopPanel`, shared with the pattern panel of notebook 06.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import threading
 import time
 from typing import Any, Mapping, Sequence
 
@@ -28,6 +28,8 @@ import numpy as np
 
 from . import attack as _attack
 from .attack import AttackResult, GenerationState, as_scorer, check_attack_params, one_pixel_attack
+from .panel import RunStopPanel
+from .panel import friendly_error as _friendly_error
 
 __all__ = [
     "CORRECTNESS_CHOICES",
@@ -122,10 +124,9 @@ def panel_settings(values: Mapping[str, Any]) -> dict:
 
 
 def friendly_error(exc: BaseException) -> str:
-    """An HTML message for the panel: what is wrong and that nothing ran."""
-    text = html.escape(str(exc) or type(exc).__name__)
-    return (f"<div style='color:#c62828'><b>Cannot run this attack:</b> {text}<br>"
-            "<i>Change the setting and press Run again.</i></div>")
+    """An HTML message for the panel: what is wrong and that nothing ran (the one panel format,
+    :func:`maskedu.panel.friendly_error`)."""
+    return _friendly_error(exc, "attack")
 
 
 def face_caption(index: int, label: int, probs: np.ndarray, class_names: Sequence[str]) -> str:
@@ -209,7 +210,7 @@ def show(output: Any, *items: Any) -> None:
 # --------------------------------------------------------------------------- the panel
 
 
-class AttackExplorer:
+class AttackExplorer(RunStopPanel):
     """The explorer panel. ``explorer.widget`` is the ipywidgets box (also shown when the explorer is a cell's value).
 
     ``run_attack()`` runs one attack with the panel's settings in the calling thread and returns the
@@ -217,11 +218,14 @@ class AttackExplorer:
     button calls ``start()``, which does the same in a background thread; Stop calls ``stop()``.
     """
 
+    what = "attack"
+
     def __init__(self, predict: Any, images: np.ndarray, labels: np.ndarray, *,
                  class_names: Sequence[str] | None = None, settings: Mapping[str, Any] | None = None,
                  live_interval: float = 0.3):
         import ipywidgets as W
 
+        super().__init__()
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise ValueError(f"images must be a uint8 batch of shape (N, height, width, 3), got {images.dtype} {images.shape}.")
@@ -239,10 +243,7 @@ class AttackExplorer:
             class_names = CLASS_NAMES if n_classes == 2 else tuple(f"class {i}" for i in range(n_classes))
         self.class_names = tuple(class_names)
         self.live_interval = live_interval
-        self.result: AttackResult | None = None
         self.history: list[GenerationState] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_draw = 0.0
         self._maxiter = 0
         start = dict(_attack.WATCH)
@@ -267,9 +268,6 @@ class AttackExplorer:
         self.w_seed = W.IntText(value=start.get("seed", 0) or 0, description="seed", style=style, layout=lay)
         self.w_preset = W.Dropdown(options=["(keep)", *_attack.PRESETS], value="(keep)", description="preset", style=style, layout=lay)
         self.w_budget = W.HTML()
-        self.w_run = W.Button(description="Run", button_style="success", icon="play")
-        self.w_stop = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
-        self.w_status = W.HTML()
         self.out_live = W.Output(layout=W.Layout(min_height="240px"))
         self.out_result = W.Output()
 
@@ -279,13 +277,11 @@ class AttackExplorer:
         self.w_preset.observe(lambda ch: self.apply_preset(ch["new"]), "value")
         for wdg in (self.w_pixels, self.w_popsize, self.w_maxiter):
             wdg.observe(lambda _: self.show_budget(), "value")
-        self.w_run.on_click(lambda _: self.start())
-        self.w_stop.on_click(lambda _: self.stop())
 
         left = W.VBox([W.HTML("<b>1. Pick a face</b>"), self.w_class, self.w_correct, self.w_index, self.w_thumb, self.w_caption])
         middle = W.VBox([W.HTML("<b>2. Set the search</b>"), self.w_preset, self.w_pixels, self.w_popsize, self.w_maxiter,
                          self.w_mutation, self.w_recomb, self.w_fitness, self.w_colors, self.w_seed, self.w_budget,
-                         W.HBox([self.w_run, self.w_stop]), self.w_status])
+                         W.HBox([self.run_button, self.stop_button]), self.status])
         self.widget = W.VBox([W.HBox([left, middle, self.out_live]), self.out_result])
         self.refresh_faces()
         self.show_budget()
@@ -357,7 +353,7 @@ class AttackExplorer:
         if now - self._last_draw >= self.live_interval or state.success:
             self._last_draw = now
             self._draw_live()
-        return self._stop.is_set()
+        return self.stop_requested
 
     def _draw_live(self) -> None:
         if not self.history:
@@ -365,75 +361,39 @@ class AttackExplorer:
         last = self.history[-1]
         show(self.out_live, live_png(self.history, maxiter=self._maxiter,
                                      title=f"generation {last.generation}: best p(true) = {last.best_confidence:.4f}"))
-        self.w_status.value = (f"generation {last.generation}/{self._maxiter} · {last.queries:,} queries · "
+        self.status.value = (f"generation {last.generation}/{self._maxiter} · {last.queries:,} queries · "
                                f"{last.seconds:.1f} s")
 
-    def run_attack(self) -> AttackResult | None:
-        """Run one attack with the panel's settings, here and now; show it in the panel and return it."""
+    def parse(self) -> tuple[int, dict]:
+        """The face to attack and the attack's keyword arguments, checked (:func:`panel_settings`)."""
         face = self.face_index
-        try:
-            if face is None:
-                raise ValueError("no face matches the filters: choose another class or prediction filter.")
-            kwargs = panel_settings(self.values())
-        except (ValueError, TypeError) as exc:
-            show(self.out_result, friendly_error(exc))
-            self.w_status.value = "<span style='color:#c62828'>invalid setting</span>"
-            return None
+        if face is None:
+            raise ValueError("no face matches the filters: choose another class or prediction filter.")
+        return face, panel_settings(self.values())
+
+    def show_error(self, exc: BaseException) -> None:
+        show(self.out_result, friendly_error(exc))
+        self.say("cannot run", "error")
+
+    def search(self, settings: tuple[int, dict]) -> AttackResult:
+        """One attack with checked settings, drawn live; the result shown below the panel."""
+        face, kwargs = settings
         self.history = []
         self._maxiter = kwargs["maxiter"]
         self._last_draw = 0.0
         show(self.out_result)
-        self.w_status.value = "running..."
-        try:
-            result = one_pixel_attack(self.scorer, self.images[face], int(self.labels[face]), on_generation=self._on_generation,
-                                      class_names=self.class_names, **kwargs)
-        except Exception as exc:  # shown in the panel, never lost in a thread
-            show(self.out_result, friendly_error(exc))
-            self.w_status.value = "<span style='color:#c62828'>failed</span>"
-            return None
+        self.say("running...")
+        result = one_pixel_attack(self.scorer, self.images[face], int(self.labels[face]), on_generation=self._on_generation,
+                                  class_names=self.class_names, **kwargs)
         self.result = result
         self._draw_live()
         show(self.out_result, result_png(result), describe_result(result))
-        self.w_status.value = f"done: {result.stop_reason}"
+        self.say(f"done: {result.stop_reason}", "done")
         return result
 
-    def start(self) -> threading.Thread | None:
-        """Run the attack in a background thread (the Run button); returns the thread, or None if one is running."""
-        if self.running:
-            return None
-        self._stop.clear()
-        self.w_run.disabled, self.w_stop.disabled = True, False
-
-        def work():
-            try:
-                self.run_attack()
-            finally:
-                self.w_run.disabled, self.w_stop.disabled = False, True
-
-        self._thread = threading.Thread(target=work, name="maskedu-attack", daemon=True)
-        self._thread.start()
-        return self._thread
-
-    def stop(self) -> None:
-        """Ask the running attack to stop after the current generation (the Stop button)."""
-        self._stop.set()
-        self.w_status.value = "stopping..."
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def wait(self, timeout: float | None = None) -> AttackResult | None:
-        """Wait for a background run to finish and return its result."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self.result
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
-
+    def run_attack(self) -> AttackResult | None:
+        """Run one attack with the panel's settings, here and now; show it in the panel and return it."""
+        return self.run()
 
 def attack_explorer(predict: Any, images: np.ndarray, labels: np.ndarray, *, class_names: Sequence[str] | None = None,
                     **settings: Any) -> AttackExplorer:

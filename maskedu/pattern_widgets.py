@@ -11,14 +11,14 @@ after the current iteration.
 The search runs in a background thread so the kernel still hears the Stop click. Everything the panel
 does is a plain function (:func:`panel_settings`, :func:`friendly_error`, :func:`live_png`,
 :func:`describe_result`) or a method of :class:`PatternPanel` callable without a browser
-(``panel.run()``), because ipywidgets swallows exceptions raised inside a button's callback.
+(``panel.run()``), because ipywidgets swallows exceptions raised inside a button's callback. Run, Stop,
+the thread and the error format come from :class:`maskedu.panel.RunStopPanel`, shared with the attack
+explorer of notebook 04.
 """
 
 from __future__ import annotations
 
-import html
 import io
-import threading
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -27,6 +27,8 @@ import numpy as np
 from . import pattern as P
 from .anneal import SCHEDULES, IterationInfo
 from .common import check_choice, check_int, check_number
+from .panel import RunStopPanel
+from .panel import friendly_error as _friendly_error
 
 __all__ = [
     "PanelSettings",
@@ -98,9 +100,9 @@ def panel_settings(values: Mapping[str, Any]) -> PanelSettings:
 
 
 def friendly_error(exc: BaseException) -> str:
-    """A one-line message for the panel: what went wrong and what to do."""
-    text = str(exc) or type(exc).__name__
-    return f"Cannot run: {text}"
+    """The panel's message (HTML) for an error: what went wrong and what to do (the one panel format,
+    :func:`maskedu.panel.friendly_error`)."""
+    return _friendly_error(exc, "search")
 
 
 def describe_result(result: P.PatternResult) -> str:
@@ -149,12 +151,15 @@ def live_png(fitness, best, temperature, image=None, boxes=(), *, max_iters=None
     return buf.getvalue()
 
 
-class PatternPanel:
+class PatternPanel(RunStopPanel):
     """The panel. ``panel.run(**values)`` runs a search synchronously (what Run does, minus the thread)."""
+
+    what = "search"
 
     def __init__(self, *, draw_every: int = 25, **values: Any):
         import ipywidgets as W
 
+        super().__init__()
         v = {**DEFAULTS, **values}
         self.draw_every = check_int("draw_every", draw_every, minimum=1)
         style = {"description_width": "130px"}
@@ -167,18 +172,10 @@ class PatternPanel:
         self.iterations = W.IntText(value=v["iterations"], description="iterations", style=style)
         self.fitness = W.Dropdown(options=list(P.FITNESSES), value=v["fitness"], description="fitness", style=style)
         self.seed = W.IntText(value=v["seed"], description="seed", style=style)
-        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
-        self.stop_button = W.Button(description="Stop", icon="stop", disabled=True)
-        self.message = W.HTML()
         self.picture = W.Image(format="png")
-        self.run_button.on_click(lambda _: self.start())
-        self.stop_button.on_click(lambda _: self.stop())
         controls = W.VBox([self.detector, self.decoy, self.n_copies, self.t0, self.schedule, self.iterations, self.fitness, self.seed,
                            W.HBox([self.run_button, self.stop_button])])
-        self.widget = W.VBox([controls, self.message, self.picture])
-        self.result: P.PatternResult | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.widget = W.VBox([controls, self.status, self.picture])
         self._fitness: list[float] = []
         self._best: list[float] = []
         self._temperature: list[float] = []
@@ -186,14 +183,9 @@ class PatternPanel:
         self._detector = None
         self._max_iters: int | None = None
 
-    # ------------------------------------------------------------------ plain callbacks
-
     def values(self) -> dict:
+        """The widgets' raw values, by setting name."""
         return {name: getattr(self, name).value for name in DEFAULTS}
-
-    def say(self, text: str, kind: str = "info") -> None:
-        colour = {"info": "#37474f", "error": "#c62828", "done": "#2e7d32"}[kind]
-        self.message.value = f"<span style='color:{colour}'>{html.escape(text)}</span>"
 
     def on_iteration(self, info: IterationInfo) -> bool:
         """Record the iteration; redraw every ``draw_every`` iterations; True (stop) once Stop was pressed."""
@@ -202,7 +194,7 @@ class PatternPanel:
         self._temperature.append(info.temperature)
         if (info.iteration + 1) % self.draw_every == 0:
             self.draw(info.best_state)
-        return self._stop.is_set()
+        return self.stop_requested
 
     def draw(self, best_state=None) -> None:
         image, boxes = None, np.zeros((0, 4))
@@ -211,75 +203,38 @@ class PatternPanel:
             boxes = self._detector.detect(image).boxes
         self.picture.value = live_png(self._fitness, self._best, self._temperature, image, boxes, max_iters=self._max_iters)
 
-    def run(self, **values: Any) -> P.PatternResult | None:
-        """Check the settings, run the search, draw the result. Bad input gives a message, never a traceback."""
-        for name, value in values.items():
-            if name not in DEFAULTS:
-                self.say(friendly_error(ValueError(f"unknown setting {name!r}")), "error")
-                return None
-            getattr(self, name).value = value
-        try:
-            settings = panel_settings(self.values())
-            self._detector = P.get_detector(settings.detector)
-            self._space = P.PatternSpace(decoy=settings.decoy, n_copies=settings.n_copies)
-        except (ValueError, TypeError, ImportError) as exc:
-            self.say(friendly_error(exc), "error")
-            return None
+    def parse(self) -> PanelSettings:
+        """The widgets' values checked (:func:`panel_settings`), with the detector and pattern space they name."""
+        settings = panel_settings(self.values())
+        self._detector = P.get_detector(settings.detector)
+        self._space = P.PatternSpace(decoy=settings.decoy, n_copies=settings.n_copies)
+        return settings
+
+    def search(self, settings: PanelSettings) -> P.PatternResult:
+        """One search with checked settings, drawn live; the result described in the panel."""
         self._fitness, self._best, self._temperature = [], [], []
         self._max_iters = settings.iterations
-        if not self.running:  # a background run clears the flag in start(), before a quick Stop can come in
-            self._stop.clear()
         self.say(f"searching: {settings.iterations} iterations of {settings.schedule} cooling from T0={settings.t0:g} ...")
         kwargs = settings.search_kwargs()
         kwargs.pop("decoy"), kwargs.pop("n_copies")
         kwargs["detector"] = self._detector
-        try:
-            result = P.search_pattern(space=self._space, on_iteration=self.on_iteration, **kwargs)
-        except (ValueError, TypeError) as exc:
-            self.say(friendly_error(exc), "error")
-            return None
+        result = P.search_pattern(space=self._space, on_iteration=self.on_iteration, **kwargs)
         self.result = result
         self.draw(result.best_state)
         self.say(describe_result(result), "done")
         return result
 
-    def start(self) -> threading.Thread | None:
-        """What Run does: the search in a background thread so Stop stays clickable."""
-        if self.running:
-            self.say("A search is already running; press Stop first.", "error")
-            return None
+    def run(self, **values: Any) -> P.PatternResult | None:
+        """Set any given values, check the settings, run the search, draw the result.
 
-        self._stop.clear()
-
-        def work():
-            self.run_button.disabled, self.stop_button.disabled = True, False
-            try:
-                self.run()
-            except Exception as exc:  # a widget thread must never die silently
-                self.say(friendly_error(exc), "error")
-            finally:
-                self.run_button.disabled, self.stop_button.disabled = False, True
-
-        self._thread = threading.Thread(target=work, daemon=True)
-        self._thread.start()
-        return self._thread
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def wait(self, timeout: float | None = None) -> P.PatternResult | None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self.result
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+        Bad input gives a message in the panel and None, never a traceback.
+        """
+        for name, value in values.items():
+            if name not in DEFAULTS:
+                self.show_error(ValueError(f"unknown setting {name!r}; the panel has {sorted(DEFAULTS)}."))
+                return None
+            getattr(self, name).value = value
+        return super().run()
 
 
 def pattern_panel(**values: Any) -> PatternPanel:

@@ -92,7 +92,7 @@ def test_explorer_runs_an_attack_without_a_browser():
     assert [s.generation for s in ex.history] == [s.generation for s in res.history]
     kinds = [list(o["data"]) for o in ex.out_result.outputs]
     assert kinds[0][0] == "image/png" and "text/html" in kinds[1]
-    assert ex.out_live.outputs and "done: success" in ex.w_status.value
+    assert ex.out_live.outputs and "done: success" in ex.status.value
 
 
 def test_explorer_shows_invalid_input_in_the_panel():
@@ -113,7 +113,7 @@ def test_stop_button_stops_a_background_run():
     ex = AttackExplorer(constant_probs, imgs, labels, settings={**GOOD, "maxiter": 100000, "popsize": 10})
     ex.live_interval = 0.0
     thread = ex.start()
-    assert thread is not None and ex.w_run.disabled and ex.start() is None  # one run at a time
+    assert thread is not None and ex.run_button.disabled and ex.start() is None  # one run at a time
     for _ in range(200):  # wait until it is really searching
         if len(ex.history) >= 3:
             break
@@ -121,7 +121,7 @@ def test_stop_button_stops_a_background_run():
     ex.stop()
     res = ex.wait(30)
     assert not ex.running and res is not None and res.stop_reason == "stopped"
-    assert 2 <= res.generations < 100000 and len(res.history) == res.generations + 1 and not ex.w_run.disabled
+    assert 2 <= res.generations < 100000 and len(res.history) == res.generations + 1 and not ex.run_button.disabled
 
 
 def test_presets_fill_the_panel():

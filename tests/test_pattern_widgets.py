@@ -37,17 +37,17 @@ def test_panel_runs_draws_and_reports():
     assert result is not None and len(result.search.history) == 30
     assert len(panel._fitness) == 30 and panel._temperature[0] > panel._temperature[-1]
     assert panel.picture.value[:4] == b"\x89PNG"
-    assert "face(s) detected" in panel.message.value and "#2e7d32" in panel.message.value
+    assert "face(s) detected" in panel.status.value and "#2e7d32" in panel.status.value
 
 
 def test_panel_bad_input_gives_a_message_not_a_traceback():
     panel = PW.pattern_panel()
     assert panel.run(n_copies=0) is None
-    assert "Cannot run" in panel.message.value and "copies" in panel.message.value
+    assert "Cannot run" in panel.status.value and "copies" in panel.status.value
     panel.t0.value = -2.0
     panel.n_copies.value = 2
-    assert panel.run() is None and "temperature" in panel.message.value
-    assert panel.run(brightness=3) is None and "unknown setting" in panel.message.value
+    assert panel.run() is None and "temperature" in panel.status.value
+    assert panel.run(brightness=3) is None and "unknown setting" in panel.status.value
 
 
 def test_stop_button_stops_the_background_search():
@@ -60,3 +60,14 @@ def test_stop_button_stops_the_background_search():
     assert not panel.running
     assert result is not None and result.search.stopped == "callback" and len(result.search.history) < 5000
     assert panel.run_button.disabled is False
+
+
+def test_both_panels_share_one_run_stop_base_and_one_error_format():
+    from maskedu.attack_widgets import AttackExplorer, friendly_error as attack_error
+    from maskedu.panel import RunStopPanel
+
+    assert issubclass(PW.PatternPanel, RunStopPanel) and issubclass(AttackExplorer, RunStopPanel)
+    a, p = attack_error(ValueError("pixels must be at least 1")), PW.friendly_error(ValueError("iterations <a>"))
+    assert a.startswith("<div style='color:#c62828'><b>Cannot run this attack:</b> pixels must be at least 1<br>")
+    assert p.startswith("<div style='color:#c62828'><b>Cannot run this search:</b> iterations &lt;a&gt;<br>")
+    assert a.endswith(p[p.index("<br>"):])
