@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 __all__ = [
     "Incorrect", "Correct", "NotAttempted", "CheckResult", "Question", "Blank", "____",
-    "is_blank", "call", "refuse_library", "choice",
+    "is_blank", "call", "need_function", "number_answers", "refuse_library", "choice",
 ]
 
 
@@ -116,6 +116,37 @@ def call(fn: Callable, *args: Any, describe: str = "") -> Any:
     if is_blank(out):
         raise NotAttempted(f"your {_name(fn)} still returns ____: write its body, then run the cell again.")
     return out
+
+
+def need_function(fn: Any, name: str) -> None:
+    """Refuse an answer that is not a function (a value, or the function called instead of passed)."""
+    if not callable(fn):
+        raise Incorrect(f"You passed {type(fn).__name__} {fn!r}. Pass your function itself ({name}, without brackets).")
+
+
+def number_answers(fn: Callable, inputs: Iterable[Any], describe: Callable[[Any], str]):
+    """Call the student's ``fn`` on each input, one at a time; yield ``(input, number, what it returned)``.
+
+    For questions whose answer is a function giving one number: anything that is not one number (a list,
+    None, text) is :class:`Incorrect` with what came back. ``describe(x)`` words the input, e.g.
+    ``lambda m: f"for the margin {m}"``.
+
+    >>> [got for _, got, _ in number_answers(lambda x: x * 2, [1, 2.5], lambda x: f"for x = {x}")]
+    [2.0, 5.0]
+    >>> list(number_answers(lambda x: [x, x], [3], lambda x: f"for x = {x}"))
+    Traceback (most recent call last):
+    maskedu.exercises._core.Incorrect: For x = 3 your function returned [3, 3]; return one number.
+    """
+    import numpy as np
+
+    for x in inputs:
+        said = describe(x)
+        out = call(fn, x, describe=said)
+        try:
+            got = float(np.asarray(out).reshape(()))
+        except (TypeError, ValueError):
+            raise Incorrect(f"{said[:1].upper()}{said[1:]} your function returned {out!r}; return one number.") from None
+        yield x, got, out
 
 
 # --------------------------------------------------------------------------- the library's own functions

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from ..attack import decode_candidates, perturb
-from ._core import Incorrect, Question, call, refuse_library
+from ._core import Incorrect, Question, call, need_function, number_answers, refuse_library
 
 __all__ = ["q1", "q2", "q3"]
 
@@ -66,8 +66,7 @@ def _pixels(cand: np.ndarray) -> list[tuple[int, ...]]:
 
 
 def _check_q1(fn) -> str:
-    if not callable(fn):
-        raise Incorrect(f"You passed {type(fn).__name__} {fn!r}. Pass your function itself (my_perturb, without brackets).")
+    need_function(fn, "my_perturb")
     refuse_library(fn, [perturb, decode_candidates], "perturb (maskedu.attack.perturb)")
     for image, cand in _q1_cases():
         before = image.copy()
@@ -137,16 +136,9 @@ def _p32(margin: float) -> np.float32:
 
 
 def _check_q2(fn) -> str:
-    if not callable(fn):
-        raise Incorrect(f"You passed {type(fn).__name__} {fn!r}. Pass your function itself (float32_probability, "
-                        "without brackets).")
+    need_function(fn, "float32_probability")
     refuse_library(fn, [], "softmax")
-    for m in _Q2_MARGINS:
-        out = call(fn, m, describe=f"for the margin {m}")
-        try:
-            got = float(np.asarray(out).reshape(()))
-        except (TypeError, ValueError):
-            raise Incorrect(f"For the margin {m} your function returned {out!r}; return one number.") from None
+    for m, got, out in number_answers(fn, _Q2_MARGINS, lambda m: f"for the margin {m}"):
         want = float(_p32(m))
         kind = getattr(out, "dtype", type(out).__name__)
         said = f"For the margin {m} your function returned {got!r} (a {kind})"

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from ._core import Incorrect, Question, call, choice, refuse_library
+from ._core import Incorrect, Question, call, choice, need_function, number_answers, refuse_library
 
 __all__ = ["q1", "q2", "q3", "Q3_CHOICES", "LABEL_SMOOTHING"]
 
@@ -30,16 +30,9 @@ _Q1_PS = [0.9, 0.5, 0.99, 0.2, 0.999999, 0.01, 0.75]
 
 
 def _check_q1(fn) -> str:
-    if not callable(fn):
-        raise Incorrect(f"You passed {type(fn).__name__} {fn!r}. Pass your function itself "
-                        "(margin_from_probability, without brackets).")
+    need_function(fn, "margin_from_probability")
     refuse_library(fn, [], "margin computation")
-    for p in _Q1_PS:
-        out = call(fn, p, describe=f"for p = {p}")
-        try:
-            got = float(np.asarray(out).reshape(()))
-        except (TypeError, ValueError):
-            raise Incorrect(f"For p = {p} your function returned {out!r}; return one number.") from None
+    for p, got, _ in number_answers(fn, _Q1_PS, lambda p: f"for p = {p}"):
         want = math.log(p) - math.log1p(-p)
         if math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9):
             continue
@@ -94,8 +87,7 @@ def _records(seed: int) -> list[dict]:
 
 
 def _check_q2(fn) -> str:
-    if not callable(fn):
-        raise Incorrect(f"You passed {type(fn).__name__} {fn!r}. Pass your function itself (success_rate, without brackets).")
+    need_function(fn, "success_rate")
     refuse_library(fn, [], "rate (study.rate)")
     for seed in (0, 1):
         rows = _records(seed)
