@@ -2,7 +2,8 @@
 
 ``maskedu demo``      build the sample dataset and execute every notebook headlessly (executed copies in data/executed/)
 ``maskedu sample``    write the embedded sample dataset (Kaggle layout) to a folder
-``maskedu download``  fetch the Kaggle dataset (needs Kaggle credentials)
+``maskedu download``  fetch a Kaggle dataset (needs Kaggle credentials; ``--dataset`` picks one of the known sets)
+``maskedu forget``    delete the crops and models derived from a dataset folder (never the photos themselves)
 ``maskedu doctor``    check the installation, credentials (never shown), data, model and widgets
 
 Any error is one line on stderr: exit status 2 for a bad argument, 1 when the work itself failed.
@@ -59,6 +60,15 @@ def _folder(text: str) -> Path:
                 raise argparse.ArgumentTypeError(f"{candidate} is a file, not a folder")
             break
     return path
+
+
+def _kaggle_slug(text: str) -> str:
+    """An argparse type: a Kaggle dataset maskedu knows, or a message listing them."""
+    from .download import DATASETS
+
+    if text not in DATASETS:
+        raise argparse.ArgumentTypeError(f"unknown dataset {text!r}; the known ones are {', '.join(DATASETS)}")
+    return text
 
 
 def _one_line(message: str) -> str:
@@ -161,10 +171,22 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from .download import download_dataset
+    from .download import KAGGLE_SLUG, download_dataset
 
-    root = download_dataset(dest=args.dest if args.dest is not None else common.data_dir(), force=args.force)
+    root = download_dataset(dest=args.dest if args.dest is not None else common.data_dir(), force=args.force,
+                            dataset=args.dataset or KAGGLE_SLUG)
     print(f"dataset ready in {root}")
+    return 0
+
+
+def _cmd_forget(args: argparse.Namespace) -> int:
+    from .download import forget
+
+    gone = forget(args.dataset, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    for path in gone:
+        print(f"{verb} {path}")
+    print(f"{verb} {len(gone)} files derived from {args.dataset or 'the MASKEDU_DATASET folder'}; the photos are untouched")
     return 0
 
 
@@ -192,7 +214,14 @@ def _parser() -> _Parser:
     download = sub.add_parser("download", help="download the Kaggle dataset (needs credentials)")
     download.add_argument("--dest", type=_folder, default=None, help="folder that receives the dataset (default: data/)")
     download.add_argument("--force", action="store_true")
+    download.add_argument("--dataset", type=_kaggle_slug, default=None,
+                          help="the Kaggle dataset (default: the paper's, wobotintelligence/face-mask-detection-dataset)")
     download.set_defaults(func=_cmd_download)
+
+    forget = sub.add_parser("forget", help="delete the crops and models derived from a dataset folder")
+    forget.add_argument("--dataset", type=_folder, default=None, help="the dataset folder (default: $MASKEDU_DATASET)")
+    forget.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
+    forget.set_defaults(func=_cmd_forget)
 
     doctor = sub.add_parser("doctor", help="check the installation, Kaggle credentials, data, model and widgets")
     doctor.add_argument("--no-tensorflow", action="store_true", help="skip the GPU check (importing TensorFlow is slow)")

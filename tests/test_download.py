@@ -1,4 +1,4 @@
-"""The Kaggle download, with the Kaggle client faked at its API boundary (``download._kaggle_client``).
+"""The Kaggle download, with the Kaggle client faked at its API boundary (``maskedu.download.client._kaggle_client``).
 
 The real client runs in a child process; :func:`use_client` puts a fake in its place, in this process.
 
@@ -123,6 +123,7 @@ def no_credentials(tmp_path, monkeypatch):
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(dirs["kaggle-config"]))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(dirs["xdg"]))
     monkeypatch.delenv("MASKEDU_FAST", raising=False)
+    monkeypatch.delenv("MASKEDU_DATASET", raising=False)
     return dirs
 
 
@@ -863,3 +864,112 @@ def test_get_dataset_banner_is_html_in_jupyter(credentials, fake, monkeypatch):
     monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
     dl.get_dataset()
     assert len(shown) == 1 and "<div" in shown[0].data and "Kaggle dataset" in shown[0].data
+
+
+# --------------------------------------------------------------------------- the second Kaggle dataset (PASCAL VOC)
+
+
+VOC_SLUG = "andrewmvd/face-mask-detection"
+
+
+def voc_xml(name: str, objects: list[tuple[str, list[int]]]) -> bytes:
+    boxes = "".join(
+        f"<object><name>{label}</name><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax>"
+        "</bndbox></object>"
+        for label, (x1, y1, x2, y2) in objects
+    )
+    return (f"<annotation><filename>{name}</filename><size><width>120</width><height>100</height><depth>3</depth>"
+            f"</size>{boxes}</annotation>").encode()
+
+
+def voc_entries() -> dict[str, bytes]:
+    """A tiny archive in andrewmvd's layout: images/*.png beside annotations/*.xml, three classes."""
+    return {
+        "images/maksssksksss0.png": _image_bytes("PNG", 3),
+        "images/maksssksksss1.png": _image_bytes("PNG", 4),
+        "annotations/maksssksksss0.xml": voc_xml("maksssksksss0.png", [("with_mask", [10, 12, 40, 50]),
+                                                                          ("mask_weared_incorrect", [60, 10, 90, 45])]),
+        "annotations/maksssksksss1.xml": voc_xml("maksssksksss1.png", [("without_mask", [20, 15, 50, 60])]),
+    }
+
+
+class FakeVocKaggle(FakeKaggle):
+    """Writes the zip under the dataset's own name, as the real client does."""
+
+    def dataset_download_files(self, dataset, path=None, force=False, quiet=True, unzip=False, licenses=()):
+        self.calls.append(dict(dataset=dataset, path=path, force=force, quiet=quiet, unzip=unzip))
+        Path(path, dataset.split("/")[1] + ".zip").write_bytes(self.payload)
+
+
+@pytest.fixture
+def voc_fake(monkeypatch):
+    client = FakeVocKaggle(build_zip(voc_entries()))
+    use_client(monkeypatch, lambda creds: client)
+    return client
+
+
+def test_the_voc_dataset_downloads_into_its_own_folder(credentials, voc_fake, monkeypatch):
+    root = dl.download_dataset(dataset=VOC_SLUG, quiet=True)
+    assert root == common.data_dir() / "face-mask-detection"
+    assert voc_fake.calls[0]["dataset"] == VOC_SLUG
+    assert sorted(p.name for p in (root / "images").iterdir()) == ["maksssksksss0.png", "maksssksksss1.png"]
+    assert dl.is_installed(dataset=VOC_SLUG) and not dl.is_installed()  # the paper's set is another folder
+    assert dl.check_layout(root, VOC_SLUG) == []
+    assert data_entries() == ["face-mask-detection"]
+    # a second call finds it, without the client
+    forbid_client(monkeypatch)
+    assert dl.download_dataset(dataset=VOC_SLUG, quiet=True) == root
+
+
+def test_the_voc_dataset_is_checked_for_its_own_layout(credentials, voc_fake):
+    voc_fake.payload = build_zip()  # the Wobot archive under the VOC set's name
+    with pytest.raises(dl.ArchiveError, match=r"does not look like the Kaggle dataset andrewmvd/face-mask-detection.*no folder 'images'"):
+        dl.download_dataset(dataset=VOC_SLUG, quiet=True)
+    assert data_entries() == []
+    entries = voc_entries()
+    entries = {k: v for k, v in entries.items() if not k.startswith("annotations/")}
+    entries["annotations/readme.txt"] = b"no xml here"
+    voc_fake.payload = build_zip(entries)
+    with pytest.raises(dl.ArchiveError, match="annotations folder 'annotations' has no .xml files"):
+        dl.download_dataset(dataset=VOC_SLUG, quiet=True)
+
+
+def test_the_voc_dataset_is_unsafe_archive_proof_too(credentials, voc_fake):
+    voc_fake.payload = build_zip(voc_entries(), extra=[(symlink_info("images/link.png"), b"/etc/passwd")])
+    with pytest.raises(dl.ArchiveError, match="symbolic link"):
+        dl.download_dataset(dataset=VOC_SLUG, quiet=True)
+    assert data_entries() == [] and not dl.is_installed(dataset=VOC_SLUG)
+
+
+def test_an_unknown_dataset_is_refused_with_the_known_ones(credentials, fake):
+    with pytest.raises(common.ParameterError, match=r"(?s)does not know the Kaggle dataset 'someone/faces'.*"
+                       r"wobotintelligence/face-mask-detection-dataset.*andrewmvd/face-mask-detection"):
+        dl.download_dataset(dataset="someone/faces", quiet=True)
+    assert fake.calls == []
+
+
+def test_install_archive_takes_a_voc_zip_downloaded_by_hand(no_credentials, tmp_path):
+    archive = tmp_path / "archive.zip"
+    archive.write_bytes(build_zip({f"face-mask-detection/{k}": v for k, v in voc_entries().items()}))
+    root = dl.install_archive(archive, dataset=VOC_SLUG, quiet=True)
+    assert (root / "annotations" / "maksssksksss1.xml").is_file() and dl.is_installed(dataset=VOC_SLUG)
+
+
+def test_cli_download_dataset_uses_the_same_safe_install(credentials, voc_fake, capsys):
+    from maskedu import cli
+
+    assert cli.main(["download", "--dataset", VOC_SLUG]) == 0
+    assert "dataset ready in" in capsys.readouterr().out
+    assert dl.is_installed(dataset=VOC_SLUG)
+    assert cli.main(["download", "--dataset", "someone/faces"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown dataset 'someone/faces'" in err and VOC_SLUG in err
+
+
+def test_get_dataset_of_the_voc_set_leaves_the_third_class_out_and_says_so(credentials, voc_fake, capsys):
+    ds = dl.get_dataset(dataset=VOC_SLUG)
+    out = capsys.readouterr().out
+    assert ds.layout == "voc" and len(ds) == 2 and ds.source == VOC_SLUG
+    assert dict(ds.class_counts()) == {"with_mask": 1, "without_mask": 1}
+    assert f"Data: {VOC_SLUG} (2 images, voc layout)" in out
+    assert "Left out: 1 faces of other classes (mask_weared_incorrect: 1)" in out
