@@ -971,5 +971,5 @@ def test_get_dataset_of_the_voc_set_leaves_the_third_class_out_and_says_so(crede
     out = capsys.readouterr().out
     assert ds.layout == "voc" and len(ds) == 2 and ds.source == VOC_SLUG
     assert dict(ds.class_counts()) == {"with_mask": 1, "without_mask": 1}
-    assert f"Data: {VOC_SLUG} (2 images, voc layout)" in out
+    assert f"Data: {VOC_SLUG} (2 images, PASCAL VOC)" in out
     assert "Left out: 1 faces of other classes (mask_weared_incorrect: 1)" in out

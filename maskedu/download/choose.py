@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 #: The environment variable that picks the course's data: a folder, or a slug of :data:`DATASETS`.
 DATASET_ENV = "MASKEDU_DATASET"
 
+_LAYOUT_NAMES = {"kaggle": "the Kaggle (Wobot) layout", "voc": "PASCAL VOC", "folders": "class folders"}
+
 
 def _sample_root(verbose: bool) -> Path:
     from ..sample import make_sample_dataset
@@ -59,7 +61,13 @@ def _banner(title: str, why: str, root: Path, colour: str) -> None:
 
 def _left_out(dataset) -> str:
     """One sentence on the faces of classes the course leaves out (its two classes are with/without mask)."""
-    counts = {raw: n for raw, n in dataset.raw_class_counts().items() if dataset.class_map.get(raw) is None}
+    if dataset.annotated:
+        counts = {raw: n for raw, n in dataset.raw_class_counts().items() if dataset.class_map.get(raw) is None}
+    else:  # the loader skips the photos of an unmapped class folder: count them here
+        folders = [Path(dataset.root) / raw for raw, label in dataset.class_map.items() if label is None]
+        counts = {f.name: sum(1 for p in f.iterdir() if p.is_file() and not p.name.startswith(".")) for f in folders
+                  if f.is_dir()}
+        counts = {raw: n for raw, n in counts.items() if n}
     if not counts:
         return ""
     what = "faces" if dataset.annotated else "photos"
@@ -70,7 +78,7 @@ def _left_out(dataset) -> str:
 
 def _folder_dataset(root: Path, chosen_by: str, verbose: bool, *, source: str = "folder"):
     """Load a folder of any known layout; a clear error naming what was found when it is none of them."""
-    from ..annotations import load_dataset
+    from ..annotations import LayoutError, load_dataset
 
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -79,13 +87,17 @@ def _folder_dataset(root: Path, chosen_by: str, verbose: bool, *, source: str = 
             f"{chosen_by} names {root}, which is {what}. Give the folder of a dataset (Kaggle, PASCAL VOC or "
             f"class folders such as with_mask/ and without_mask/); unset {DATASET_ENV} to use the default data."
         )
-    dataset = load_dataset(root)  # a LayoutError names what the folder holds and the layouts known
+    try:
+        dataset = load_dataset(root)
+    except LayoutError as exc:  # it names what the folder holds and the layouts known; say who chose the folder
+        raise LayoutError(f"{chosen_by}: {exc}") from None
     dataset.source = source
-    why = f"Chosen by {chosen_by}: a {dataset.layout} dataset, {len(dataset)} images." + _left_out(dataset)
+    layout = _LAYOUT_NAMES.get(dataset.layout, dataset.layout)
+    why = f"Chosen by {chosen_by}: {len(dataset)} images in {layout}." + _left_out(dataset)
     dataset.report.notes.append(f"data source: {root} ({chosen_by})")
     if verbose:
         name = known_dataset(source).slug if source in DATASETS else root.name
-        _banner(f"Data: {name} ({len(dataset)} images, {dataset.layout} layout)", why, root.resolve(), "#1565c0")
+        _banner(f"Data: {name} ({len(dataset)} images, {layout})", why, root.resolve(), "#1565c0")
     return dataset
 
 
