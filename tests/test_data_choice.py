@@ -178,3 +178,16 @@ def test_notebook_01_runs_in_fast_mode_on_a_shared_folder(name, tmp_path):
            "--nbval-current-env", "-p", "no:cacheprovider", "-q"]
     run = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+
+
+def test_derived_data_of_a_chosen_folder_has_its_own_key_and_forget_deletes_it(tmp_path, monkeypatch):
+    assert dl.derived_key() == ""  # the default data: the sample's or Kaggle's models stay where they were
+    mine = _voc_folder(tmp_path / "street")
+    monkeypatch.setenv("MASKEDU_DATASET", str(mine))
+    key = dl.derived_key()
+    assert key == dl.dataset_key(mine) and key.startswith("street-")
+    monkeypatch.setenv("MASKEDU_DATASET", str(tmp_path / "street" / ".." / "street"))
+    assert dl.derived_key() == key  # the same folder, however it is written
+    keyed = common.data_dir() / "models" / key
+    _split_file(keyed / "resnet.keras", ["images/zzz.png"])
+    assert keyed in dl.forget(mine) and not keyed.exists()

@@ -21,7 +21,7 @@ and a banner says which data is used and why. The modules underneath, one concer
 from __future__ import annotations
 
 from .archive import MAX_ARCHIVE_RATIO, MAX_COMPRESSION_RATIO, MAX_MEMBERS, MAX_UNCOMPRESSED_BYTES, ArchiveSummary, check_archive
-from .choose import DATASET_ENV, dataset_key, forget, get_dataset
+from .choose import DATASET_ENV, dataset_key, derived_key, forget, get_dataset
 from .credentials import Credentials, credentials_help, find_credentials, kaggle_config_dir
 from .errors import ArchiveError, CredentialsError, CredentialsWarning, DownloadError
 from .install import (
@@ -70,5 +70,6 @@ __all__ = [
     "dataset_path",
     "get_dataset",
     "dataset_key",
+    "derived_key",
     "forget",
 ]

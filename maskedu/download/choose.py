@@ -24,7 +24,7 @@ from .credentials import find_credentials, redact
 from .errors import DownloadError
 from .install import DATASETS, KAGGLE_SLUG, dataset_path, download_dataset, is_installed, known_dataset
 
-__all__ = ["DATASET_ENV", "get_dataset", "dataset_key", "forget"]
+__all__ = ["DATASET_ENV", "get_dataset", "dataset_key", "derived_key", "forget"]
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +210,22 @@ def dataset_key(root: str | os.PathLike) -> str:
     """
     path = Path(root).expanduser().resolve()
     return f"{path.name}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
+
+
+def derived_key() -> str:
+    """The subfolder for what is derived from the course's data: ``""`` for the default data (the Kaggle set or
+    the sample), else :func:`dataset_key` of the ``MASKEDU_DATASET`` folder (or of a known slug's folder).
+
+    Models saved under ``data/models/<derived_key()>/`` never overwrite the sample's, and :func:`forget`
+    deletes that subfolder.
+
+    >>> derived_key() if "MASKEDU_DATASET" not in os.environ else ""
+    ''
+    """
+    chosen = os.environ.get(DATASET_ENV, "").strip()
+    if not chosen:
+        return ""
+    return dataset_key(dataset_path(None, chosen) if chosen in DATASETS else chosen)
 
 
 def _under(path: str, root: Path) -> bool:
