@@ -582,3 +582,41 @@ def test_one_core_under_both_attacks():
         assert res.history and res.generations == res.history[-1].generation
         assert res.history[-1].queries <= res.queries <= res.evaluations + 1
         assert res.history[-1].best_fitness == pytest.approx(_margin_of(res.final_probs, res.label), abs=1e-6)
+
+
+@pytest.mark.slow
+def test_attacks_refuse_faces_the_model_trained_on(tmp_path):
+    """The leak guard: a real tiny model trained on real sample crops carries its split, and every attack
+    entry point refuses a face from its training or validation part, however the model is wrapped."""
+    from maskedu import model as M
+    from maskedu.annotations import load_annotations
+    from maskedu.attack import sparse_attack
+    from maskedu.crop import crop_faces
+    from maskedu.sample import make_sample_dataset
+
+    crops = crop_faces(load_annotations(make_sample_dataset(tmp_path / "sample", n_images=12, seed=0)),
+                       source="annotations", verbose=False)
+    trained = M.train(M.build_resnet(widths=(8,), blocks=(1,), stem_filters=8), crops, epochs=1, verbose=False,
+                      live_plot=False)
+    model, split = trained.model, trained.split
+    seen_face, seen_label = crops.images[split.train[0]], int(crops.labels[split.train[0]])
+    val_face = crops.images[split.validation[0]]
+    held = M.held_out(crops, model)
+    for predict in (model, M.make_predict_fn(model), Scorer(M.make_predict_fn(model))):
+        with pytest.raises(M.SeenFaceError, match="1 in its training part"):
+            one_pixel_attack(predict, seen_face, seen_label, popsize=10, maxiter=1, seed=0)
+        with pytest.raises(M.SeenFaceError, match="1 in its validation part"):
+            sparse_attack(predict, val_face, 0, budget=50, seed=0)
+    mixed = np.stack([held.images[0], seen_face])
+    with pytest.raises(M.SeenFaceError, match=r"1 of the 2 faces given .*faces #1\b"):
+        attack_many(model, mixed, [int(held.labels[0]), seen_label], budgets=[(10, 1)], verbose=False)
+    # held-out faces are attacked as before, and a plain function (no split to check) is never refused
+    res = one_pixel_attack(model, held.images[0], int(held.labels[0]), popsize=10, maxiter=1, seed=0)
+    assert res.queries > 0
+    study = attack_many(M.make_predict_fn(model), held.images[:2], held.labels[:2], budgets=[(10, 1)], verbose=False,
+                        only_correct=False)
+    assert len(study.records) == 2 * 2  # two faces x two fitnesses
+    fn = M.make_predict_fn(model)
+    predicted = int(fn(seen_face[None])[0].argmax())
+    plain = one_pixel_attack(lambda b: fn(b), seen_face, predicted, popsize=10, maxiter=0, seed=0)
+    assert plain.stop_reason in ("budget", "success") and plain.evaluations == 10
