@@ -171,13 +171,17 @@ def _shared(name: str) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["scenes", "realfaces"])
-def test_notebook_01_runs_in_fast_mode_on_a_shared_folder(name, tmp_path):
-    folder = _shared(name)
+def test_notebook_01_runs_in_fast_mode_on_a_shared_folder(name, tmp_path, request):
+    folder = _shared(name)  # a missing folder skips, or fails under CI=true (before the mark below)
+    request.applymarker(pytest.mark.xfail(
+        strict=True, reason="notebook 01's Kaggle-only cells (the remap to a stricter map, compare_with_kaggle, "
+        "csv_column_quirk and its plot) fail on a VOC or class-folder dataset; remove this mark once they check ds.layout"))
     env = dict(os.environ, MASKEDU_FAST="1", MASKEDU_DATASET=str(folder), MASKEDU_DATA=str(tmp_path / "data"))
     cmd = [sys.executable, "-m", "pytest", str(REPO / "notebooks" / "01_get_the_data.ipynb"), "--nbval-lax",
            "--nbval-current-env", "-p", "no:cacheprovider", "-q"]
     run = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "passed" in run.stdout
 
 
 def test_derived_data_of_a_chosen_folder_has_its_own_key_and_forget_deletes_it(tmp_path, monkeypatch):

@@ -81,8 +81,11 @@ def _folder_dataset(root: Path, chosen_by: str, verbose: bool, *, source: str = 
     from ..annotations import LayoutError, load_dataset
 
     root = Path(root).expanduser()
+    checkout = common.repo_root()
+    if not root.is_absolute() and not root.exists() and checkout is not None and (checkout / root).is_dir():
+        root = (checkout / root).resolve()  # a notebook's kernel runs in notebooks/: a path relative to the checkout works too
     if not root.is_dir():
-        what = "a file" if root.exists() else "not there"
+        what = "a file" if root.exists() else f"not there (looked in {Path.cwd()})"
         raise common.ParameterError(
             f"{chosen_by} names {root}, which is {what}. Give the folder of a dataset (Kaggle, PASCAL VOC or "
             f"class folders such as with_mask/ and without_mask/); unset {DATASET_ENV} to use the default data."
