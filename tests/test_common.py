@@ -101,6 +101,7 @@ def test_question_reports_a_crashing_checker_as_feedback():
     assert not result.correct and "KeyError" in result.message
 
 
+@pytest.mark.slow  # a fresh Python importing TensorFlow: over 10 s on 2 cores
 def test_import_tensorflow_writes_nothing_to_stderr():
     """absl's and cudart_stub's start-up lines go straight to file descriptor 2 unless import_tensorflow hides them."""
     import os

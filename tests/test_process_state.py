@@ -11,6 +11,9 @@ import textwrap
 import numpy as np
 import pytest
 
+#: Each test starts a Python that imports TensorFlow (10-20 s on 2 cores): all are in the slow tier.
+pytestmark = pytest.mark.slow
+
 
 def _run(code: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
@@ -73,7 +76,6 @@ def test_a_plain_tensorflow_import_is_noisy_here_so_the_silence_above_is_real():
     assert "absl" in proc.stderr or "cuda" in proc.stderr.lower() or "oneDNN" in proc.stderr
 
 
-@pytest.mark.slow
 def test_train_leaves_op_determinism_as_it_was():
     from tensorflow.python.framework import config
 

@@ -8,8 +8,8 @@ from matplotlib import cbook
 from PIL import Image
 from skimage import data as skdata
 
-from maskedu.annotations import Dataset, ImageRecord, LoadReport
-from maskedu.crop import CLASS_NAMES, FaceDetector, crop_faces
+from maskedu.crop import FaceDetector, crop_faces
+from maskedu.dataset import CLASS_NAMES, Dataset, ImageRecord, LoadReport
 from maskedu.imaging import crop_box, load_image
 from maskedu.sample import MASK_STYLES, draw_mask
 from maskedu.synthetic import add_synthetic_masks, masked_face_crop
@@ -77,7 +77,7 @@ def folder_crops(tmp_path_factory, detector):
                  images=[ImageRecord(path=paths[k], label=lab) for k, lab in
                          [("astronaut", "without_mask"), ("hopper", "without_mask"), ("masked", "with_mask")]])
     # MTCNN misses the masked astronaut (masks hide its landmarks): it gets a whole-photo fallback crop
-    crops = crop_faces(ds, detector=detector, cache=False, progress=False, fallback="whole")
+    crops = crop_faces(ds, detector=detector, cache=False, verbose=False, fallback="whole")
     assert len(crops) == 3 and sorted(crops.origin.tolist()) == ["detector", "detector", "fallback"]
     return crops, {k: str(v) for k, v in paths.items()}
 
@@ -112,7 +112,8 @@ def test_add_synthetic_masks_uses_training_photos_only(folder_crops, detector):
     assert len(back) == len(train_crops)  # the masked photo's only crop is a fallback
 
 
-def test_add_synthetic_masks_trains_and_rejects_bad_arguments(folder_crops, detector):
+@pytest.mark.slow  # builds and trains a Keras model: over 10 s on 2 cores
+def test_add_synthetic_masks_output_trains_a_model(folder_crops, detector):
     from maskedu.model import build_resnet, train
 
     crops, _ = folder_crops
@@ -120,6 +121,10 @@ def test_add_synthetic_masks_trains_and_rejects_bad_arguments(folder_crops, dete
     r = train(build_resnet(widths=(8,), blocks=(1,), stem_filters=8), more, epochs=1, validation=0.0, test=0.0,
               verbose=False, live_plot=False)
     assert r.epochs_run == 1 and len(r.split.train) == len(more)
+
+
+def test_add_synthetic_masks_rejects_bad_arguments(folder_crops, detector):
+    crops, _ = folder_crops
     with pytest.raises(TypeError, match="Crops"):
         add_synthetic_masks((crops.images, crops.labels))
     with pytest.raises(ValueError, match="differ"):

@@ -78,10 +78,14 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    """Every test here is marked ``browser``; those that drive JupyterLab (``lab_notebook``) are ``slow`` too:
+    starting the server and Chromium alone takes tens of seconds."""
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.browser)
+            if "lab_notebook" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.slow)
 
 
 @pytest.hookimpl(hookwrapper=True)

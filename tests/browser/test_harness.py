@@ -138,6 +138,7 @@ def test_widget_panel_roundtrip_in_notebook7(lab_notebook, tiny_notebooks, scree
     nb.screenshot(screenshots, "harness-notebook7-widgets", scroll_to=".tiny-out")
 
 
+@pytest.mark.slow  # `jupyter labextension list` starts a Jupyter app: over 10 s on 2 cores
 def test_widget_manager_labextension_is_installed():
     """ipywidgets 8 renders in JupyterLab 4 and Notebook 7 through this prebuilt (federated) extension."""
     res = subprocess.run(
