@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .common import ParameterError, check_choice, check_int, check_number
-from .oracle import LOSSES, AccessError, Oracle, as_classifier, label_only_attack
+from .oracle import LOSSES, AccessError, Oracle, as_classifier, check_image, label_only_attack
 
 __all__ = [
     "epsilon_levels",
@@ -54,10 +54,24 @@ __all__ = [
     "cluster_attack",
     "ATTACKS",
     "ADAPTIVE",
+    "THREAT_MODELS",
+    "threat_cards",
     "DefenseReport",
     "evaluate_defenses",
     "plot_defenses",
 ]
+
+
+def _finish(fig, created: bool):
+    """Hand a figure made here back as a cell's value: in a notebook pyplot lets go of it, so it shows once."""
+    if created:
+        from .common import in_notebook
+
+        if in_notebook():
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+    return fig
 
 
 # --------------------------------------------------------------------------- white-box attacks
@@ -271,8 +285,6 @@ def plot_saliency(image: np.ndarray, sal: np.ndarray, chosen: Mapping[str, Any] 
         ax.legend(fontsize=7, loc="lower left")
     ax.set_title(title, fontsize=9)
     ax.axis("off")
-    from .attack import _finish
-
     return _finish(ax.figure, created)
 
 
@@ -394,7 +406,7 @@ class BitDepth(Defense):
         return (np.round(x / 255 * top) / top * 255).round().astype(np.uint8)
 
 
-def squeeze_flags(model: Any, images: Any, *, bits: int = 3, median: int | None = 2) -> np.ndarray:
+def squeeze_flags(model: Any, images: Any, *, bits: int = 3, median: int | None = None) -> np.ndarray:
     """Bit-depth squeezing as a detector (feature squeezing, Xu et al. 2018): flag an image whose predicted label
     changes when it is squeezed (to ``bits`` bits, or by a ``median`` x ``median`` filter when given). Run it on
     clean faces for its false-alarm rate, on adversarial ones for its detection rate."""
@@ -524,9 +536,9 @@ def cluster_attack(predict: Any, image: Any, label: int, *, pixels: int = 20, bl
     filter outvotes a lone pixel but not a square of them. ``pixels`` counts real pixels (20 pixels in 2 x 2
     squares are 5 squares). Returns the sparse search's :class:`~maskedu.attack.AttackResult`, its
     ``adversarial`` and ``pixels`` mapped back to the full-size face."""
-    from .attack import _check_image, perturb, sparse_attack
+    from .attack import perturb, sparse_attack
 
-    image = _check_image(image)
+    image = check_image(image)
     block = check_int("block", block, minimum=1, maximum=8)
     squares = max(1, check_int("pixels", pixels, minimum=1) // (block * block))
     wrap = _Blocks(predict, image, block)
@@ -564,6 +576,43 @@ ADAPTIVE: Mapping[str, str] = {
                "squeezing leaves as they are); PGD through the identity standing in for the rounding (BPDA)",
     "adv_train": "every attack run against the fine-tuned model itself (its own gradients, its own answers)",
 }
+
+
+#: The threat models of notebook 07, one card each: what the attacker sees, and the attacks that need no more.
+THREAT_MODELS: Sequence[Mapping[str, str]] = (
+    dict(access="label", sees="the predicted class of each image it sends, nothing else",
+         attacks="label_only_attack (maskedu.oracle)", example="a deployed mask checker that only opens a door or not"),
+    dict(access="probabilities", sees="the softmax scores of each image it sends",
+         attacks="one_pixel_attack, sparse_attack (maskedu.attack)", example="an API returning a confidence"),
+    dict(access="logits", sees="the raw scores before the softmax (never round to exactly 1.0)",
+         attacks="the same, with the margin computed from true logits", example="a model file run as a black box"),
+    dict(access="gradients", sees="the model's weights: the gradient of a loss for every pixel",
+         attacks="fgsm, pgd, gradient_pixel_attack (maskedu.defend)", example="an open-source model, or an insider"),
+)
+
+
+class _Cards:
+    def __init__(self, cards, budget):
+        self.cards, self.budget = cards, budget
+
+    def __str__(self):
+        return "\n".join(f"[{c['access']}] sees {c['sees']}; attacks: {c['attacks']}; e.g. {c['example']}; "
+                         f"budget {self.budget}" for c in self.cards)
+
+    def _repr_html_(self):
+        import html
+
+        cells = "".join(
+            "<div style='border:1px solid #999;border-radius:6px;padding:6px 10px;margin:4px;width:210px;"
+            "display:inline-block;vertical-align:top;font-size:12px'>"
+            f"<b>{html.escape(c['access'])}</b><br>sees: {html.escape(c['sees'])}<br>attacks: {html.escape(c['attacks'])}"
+            f"<br>e.g. {html.escape(c['example'])}<br>queries: {html.escape(self.budget)}</div>" for c in self.cards)
+        return f"<div>{cells}</div>"
+
+
+def threat_cards(budget: str = "counted, refused past the budget"):
+    """The threat models of :data:`THREAT_MODELS` as cards (HTML in a notebook, lines elsewhere)."""
+    return _Cards(THREAT_MODELS, budget)
 
 
 @dataclass
@@ -651,6 +700,7 @@ def evaluate_defenses(model: Any, images: Any, labels: Any, defenses: Mapping[st
                       attacks: Sequence[str] = tuple(ATTACKS), one_pixel: Mapping[str, Any] | None = None,
                       sparse_budget: int = 30_000, label_budget: int = 30_000, epsilon: float = 4 / 255,
                       pgd_steps: int = 10, seed: int = 0, train_s: Mapping[str, float] | None = None,
+                      clean_faces: tuple[Any, Any] | None = None,
                       on_face: Callable[[str, int], Any] | None = None) -> DefenseReport:
     """Attack every defense on every face, non-adaptively and adaptively (see :data:`ADAPTIVE`).
 
@@ -664,7 +714,11 @@ def evaluate_defenses(model: Any, images: Any, labels: Any, defenses: Mapping[st
       of the access it needs, with the per-defense variants of :data:`ADAPTIVE`; a face counts as flipped when
       any variant flips it, its queries are the variants' sum.
 
-    A face is attacked for a defense only when that defended model classifies it correctly.
+    A face is attacked for a defense only when that defended model classifies it correctly. Clean accuracy is
+    measured on ``clean_faces`` (images, labels; default the attacked faces): give all held-out faces for a
+    tighter figure than a few attacked ones give. ``detector`` holds bit-depth squeezing as a detector
+    (:func:`squeeze_flags`): its false-alarm rate on the clean faces the plain model gets right, and the share of
+    each attack's successful adversarial faces (against the plain model) it flags.
     """
     from .attack import PAPER, one_pixel_attack, sparse_attack
 
@@ -676,7 +730,11 @@ def evaluate_defenses(model: Any, images: Any, labels: Any, defenses: Mapping[st
     plain = as_classifier(model)
     models = {"none": plain, **{k: as_classifier(v) for k, v in defenses.items() if k != "none"}}
     clean_pred = {d: m.both(x)[0].argmax(axis=1) for d, m in models.items()}
-    clean = {d: (int((p == y).sum()), len(y)) for d, p in clean_pred.items()}
+    cx, cy = (x, y) if clean_faces is None else _batch(*clean_faces)
+    clean = {d: (int((m.both(cx)[0].argmax(axis=1) == cy).sum()), len(cy)) for d, m in models.items()}
+    flags = squeeze_flags(plain, cx)
+    right = plain.both(cx)[0].argmax(axis=1) == cy
+    detector = {"false_alarm_rate": round(float(flags[right].mean()), 4) if right.any() else None}
     records = []
 
     def run(attack: str, target: Any, i: int, variant: str = "") -> tuple[bool, np.ndarray, int]:
@@ -711,15 +769,20 @@ def evaluate_defenses(model: Any, images: Any, labels: Any, defenses: Mapping[st
 
     for attack in attacks:
         made = {}  # face -> adversarial face against the plain model
+        won = []  # the faces whose label it flipped
         for i in range(len(x)):
             if clean_pred["none"][i] != y[i]:
                 continue
             ok, adv, q = run(attack, plain, i)
             made[i] = adv
+            if ok:
+                won.append(i)
             records.append(dict(defense="none", attack=attack, adaptive=False, face=i, success=bool(ok), queries=q))
             records.append(dict(defense="none", attack=attack, adaptive=True, face=i, success=bool(ok), queries=q))
             if on_face:
                 on_face(attack, i)
+        if won:
+            detector[f"detected_{attack}"] = round(float(squeeze_flags(plain, np.stack([made[i] for i in won])).mean()), 4)
         for d, m in models.items():
             if d == "none":
                 continue
@@ -729,26 +792,23 @@ def evaluate_defenses(model: Any, images: Any, labels: Any, defenses: Mapping[st
             for j, i in enumerate(right):
                 records.append(dict(defense=d, attack=attack, adaptive=False, face=int(i),
                                     success=bool(i in made and transfer[j] != y[i]), queries=0))
-                won, spent = False, 0
+                flipped, spent = False, 0
                 for v in variants(d, attack):
                     ok, _, q = run(attack, m, int(i), v)
                     spent += q
                     if ok:
-                        won = True
+                        flipped = True
                         break
-                records.append(dict(defense=d, attack=attack, adaptive=True, face=int(i), success=won, queries=spent))
+                records.append(dict(defense=d, attack=attack, adaptive=True, face=int(i), success=flipped, queries=spent))
                 if on_face:
                     on_face(f"{attack} vs {d}", int(i))
-    flags = squeeze_flags(plain, x)
-    right = clean_pred["none"] == y
-    detector = {"false_alarm_rate": round(float(flags[right].mean()), 4) if right.any() else None}
     return DefenseReport(records, clean, dict(train_s or {}), len(x), time.perf_counter() - started, detector)
 
 
 def plot_defenses(report: DefenseReport, *, fig=None):
     """One panel per attack: success against each defense, non-adaptive (hatched) beside adaptive (solid), each
     with its 95% Wilson interval; clean accuracy printed under each defense's name."""
-    from .attack import OKABE_ITO, _finish
+    from .attack import OKABE_ITO
     from .claims import wilson_interval
 
     attacks = [a for a in ATTACKS if any(r["attack"] == a for r in report.records)]

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .common import MaskeduError, ParameterTypeError, check_choice, check_int
+from .common import MaskeduError, ParameterError, ParameterTypeError, check_choice, check_int
 
 __all__ = [
     "ACCESS_LEVELS",
@@ -254,6 +254,18 @@ class Oracle:
 # --------------------------------------------------------------------------- a label-only attack
 
 
+def check_image(image: Any, name: str = "image") -> np.ndarray:
+    """One uint8 RGB image ``(H, W, 3)``, or a clear error saying what it is instead."""
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        raise ParameterTypeError(f"{name} must hold uint8 pixels (0..255), got dtype {arr.dtype}; convert floats in 0..1 "
+                                 "with (image * 255).round().astype(np.uint8).")
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ParameterError(f"{name} must be one RGB image of shape (height, width, 3), got shape {arr.shape}"
+                             + (": that looks like a batch, pass one image, e.g. images[0]." if arr.ndim == 4 else "."))
+    return arr
+
+
 def _label_reader(predict: Any):
     """(function from a batch to predicted labels, function giving queries used so far)."""
     if isinstance(predict, Oracle):
@@ -288,10 +300,10 @@ def label_only_attack(
     :func:`maskedu.attack.one_pixel_attack` accepts (only the argmax is used). Returns an
     :class:`~maskedu.attack.AttackResult`; its probabilities are what the attacker saw, one-hot labels.
     """
-    from .attack import AttackResult, _check_image
+    from .attack import AttackResult
 
     started = time.perf_counter()
-    image = _check_image(image)
+    image = check_image(image)
     h, w = image.shape[:2]
     pixels = check_int("pixels", pixels, minimum=1, maximum=h * w)
     budget = check_int("budget", budget, minimum=2)
