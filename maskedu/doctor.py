@@ -163,8 +163,24 @@ def check_data_folder(data: Path) -> Check:
 
 def check_dataset(data: Path) -> Check:
     """What :func:`maskedu.get_dataset` will use: the same test (``download.is_installed``) it applies."""
-    from .download import MARKER_NAME, dataset_path, is_installed
+    from .download import DATASET_ENV, DATASETS, MARKER_NAME, dataset_path, is_installed
 
+    chosen = os.environ.get(DATASET_ENV, "").strip()
+    if chosen in DATASETS:
+        if is_installed(data, chosen):
+            return Check("dataset", "ok", f"{DATASET_ENV} picks the Kaggle dataset {chosen}, in {dataset_path(data, chosen)}")
+        return Check("dataset", "fail", f"{DATASET_ENV} picks the Kaggle dataset {chosen}, which is not downloaded",
+                     f"run `maskedu download --dataset {chosen}`, or unset {DATASET_ENV}")
+    if chosen:
+        from .annotations import LayoutError, detect_layout
+
+        try:
+            layout = detect_layout(chosen)
+        except (LayoutError, OSError) as exc:
+            return Check("dataset", "fail", f"{DATASET_ENV}={chosen}: {' '.join(str(exc).split())}",
+                         f"point {DATASET_ENV} at a Kaggle, PASCAL VOC or class-folder dataset, or unset it")
+        return Check("dataset", "ok", f"{DATASET_ENV} picks {chosen} ({layout} layout); "
+                     f"what is derived from it goes to {data / 'crops'} and {data / 'models'} (`maskedu forget` deletes it)")
     full = dataset_path(data)
     if is_installed(data):
         if common.is_fast():

@@ -181,3 +181,18 @@ def test_gpu_check_reports_tensorflow():
     assert "TensorFlow" in check.detail
     if check.status == "info":
         assert "CPU" in check.detail and check.fix
+
+
+def test_the_dataset_chosen_by_maskedu_dataset_is_what_doctor_checks(no_kaggle, tmp_path, monkeypatch):
+    mine = tmp_path / "mine"
+    (mine / "with_mask").mkdir(parents=True)
+    (mine / "without_mask").mkdir()
+    monkeypatch.setenv("MASKEDU_DATASET", str(mine))
+    check = _by_name(run_checks(tensorflow=False))["dataset"]
+    assert check.status == "ok" and "folders layout" in check.detail and "maskedu forget" in check.detail
+    monkeypatch.setenv("MASKEDU_DATASET", str(tmp_path))  # holds only mine/: no known layout
+    check = _by_name(run_checks(tensorflow=False))["dataset"]
+    assert check.status == "fail" and "could not recognise" in check.detail and "mine/" in check.detail
+    monkeypatch.setenv("MASKEDU_DATASET", "andrewmvd/face-mask-detection")
+    check = _by_name(run_checks(tensorflow=False))["dataset"]
+    assert check.status == "fail" and "maskedu download --dataset andrewmvd/face-mask-detection" in check.fix
