@@ -383,9 +383,22 @@ def test_study_helpers_and_plots():
     assert set(drops) == {0, 1} and all(d >= 0 for d in drops.values())
     sat = saturation(np.array([[1.0, 0.0], [0.3, 0.7], [0.99995, 5e-5]], np.float32), [0, 0, 0])
     assert (sat["exactly_one"], sat["above_0_9999"], sat["correct"]) == (1, 2, 2)
-    for fig in (plot_study(both), plot_drops(both), plot_gallery(both.results),
-                plot_confidence_histogram(np.array([[0.9, 0.1], [1.0, 0.0]]), [0, 0])):
-        assert fig.axes
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from maskedu.attack import plot_attack, plot_fitness_curves, plot_history
+
+    open_before = plt.get_fignums()
+    res = both.results[0]
+    figs = [plot_study(both), plot_drops(both), plot_gallery(both.results), plot_gallery([], only_success=True),
+            plot_confidence_histogram(np.array([[0.9, 0.1], [1.0, 0.0]]), [0, 0]), plot_history(res), plot_attack(res),
+            plot_fitness_curves({"m": {"margin": res}}, {"m": fragile_logits})]
+    for fig in figs:  # a bare Figure each: a notebook shows it once, as the cell's value, never again from pyplot
+        assert type(fig) is Figure and fig.axes
+    assert plt.get_fignums() == open_before
+    _, ax = plt.subplots()
+    assert plot_history(res, ax=ax) is ax.figure and plot_study(both, ax=ax) is ax.figure  # or into your own axes
+    plt.close(ax.figure)
 
 
 def test_sparse_attack_flips_the_fragile_model_within_budget():
