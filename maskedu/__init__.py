@@ -8,7 +8,7 @@ The modules follow the notebooks:
 ``maskedu.download``        01: the Kaggle download, and get_dataset() (Kaggle or the sample)
 ``maskedu.annotations``     01: loaders for the Kaggle, class-folder and PASCAL VOC layouts
 ``maskedu.sample``          01: the embedded offline sample dataset, in the exact Kaggle layout
-``maskedu.crop``            02: crop_faces() with MTCNN, cached, honest about misses
+``maskedu.crop``            02: crop_faces() with MTCNN, cached, honest about misses; Face
 ``maskedu.model``           03: build_resnet(), count_flops(), train(), evaluate(), fast prediction
 ``maskedu.detect``          03: detect_masks(): photo in, labelled faces out
 ``maskedu.attack``          04-05: one_pixel_attack() with scipy's differential evolution
@@ -48,7 +48,7 @@ _EXPORTS: dict[str, str] = {
     "make_sample_dataset": "sample", "draw_mask": "sample", "face_sources": "sample", "MASK_STYLES": "sample",
     # 02: crops
     "crop_faces": "crop", "Crops": "crop", "get_crops": "crop", "FaceDetector": "crop", "Detection": "crop",
-    "CropReport": "crop",
+    "CropReport": "crop", "Face": "crop", "KEYPOINT_NAMES": "crop",
     # 03: model and detection
     "build_resnet": "model", "count_flops": "model", "train": "model", "evaluate": "model",
     "save_model": "model", "load_model": "model", "make_predict_fn": "model", "ModelError": "model",

@@ -1,10 +1,13 @@
 """03: the whole job: a photo in, every face out with its box, mask label and confidence.
 
 >>> from maskedu.detect import detect_masks, draw_detections     # doctest: +SKIP
->>> faces = detect_masks("photo.jpg", model)                        # doctest: +SKIP
->>> faces[0].label, faces[0].confidence, faces[0].box               # doctest: +SKIP
+>>> result = detect_masks("photo.jpg", model)                       # doctest: +SKIP
+>>> result[0].label, result[0].confidence, result[0].box            # doctest: +SKIP
 ('with_mask', 0.98, (120, 40, 210, 150))
->>> draw_detections("photo.jpg", faces)                             # doctest: +SKIP
+>>> draw_detections("photo.jpg", result)                            # doctest: +SKIP
+
+The rule for what comes back: one :class:`ImageResult` per image. Pass one image and get its
+``ImageResult`` (a list-like of its faces); pass a folder or a list and get a list of them, in order.
 
 Faces are found by :class:`maskedu.crop.FaceDetector` (MTCNN, photos shrunk to a sensible size first),
 cropped exactly as the training crops were (:func:`maskedu.imaging.crop_box` with the crop stage's
@@ -16,7 +19,6 @@ In a folder or a list, a file that cannot be read costs only its own result: it 
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
 import warnings
@@ -29,30 +31,20 @@ import numpy as np
 
 from .annotations import CLASS_NAMES
 from .common import ParameterTypeError, check_int, check_number
+from .crop.cropping import DEFAULT_MARGIN
+from .crop.faces import Face
 from .imaging import ImageError, crop_box, is_image_file, load_image
 
-__all__ = ["FaceResult", "ImageResult", "detect_masks", "draw_detections"]
+__all__ = ["Face", "FaceResult", "ImageResult", "detect_masks", "draw_detections"]
 
-
-@dataclass(frozen=True)
-class FaceResult:
-    """One face: ``box`` (x1, y1, x2, y2) in the photo's pixels, the predicted ``label``, its
-    ``confidence`` (the model's probability for that label), all class ``probs`` and the detector ``score``."""
-
-    box: tuple[int, int, int, int]
-    label: str
-    confidence: float
-    probs: tuple[float, ...]
-    score: float
-
-    @property
-    def masked(self) -> bool:
-        return self.label == "with_mask"
+#: A labelled face: the package's one face type (:class:`maskedu.crop.Face`) with ``label``,
+#: ``confidence`` and ``probs`` set. The name is kept for code written before the face types were merged.
+FaceResult = Face
 
 
 @dataclass
 class ImageResult:
-    """The faces of one photo (iterable like a list of :class:`FaceResult`), its source and size.
+    """The faces of one photo (iterable like a list of :class:`~maskedu.crop.Face`), its source and size.
 
     ``error`` is None for a photo that was read. For one that could not be, it is the reason as a string
     (the :class:`~maskedu.imaging.ImageError`'s message, naming the file): a plain string prints, compares
@@ -60,7 +52,7 @@ class ImageResult:
     """
 
     source: str
-    faces: list[FaceResult]
+    faces: list[Face]
     width: int
     height: int
     seconds: float = 0.0
@@ -83,13 +75,9 @@ class ImageResult:
 
 
 def _crop_margin() -> float:
-    """The margin the crop stage uses by default, so detection crops look like the training crops."""
-    from .crop import crop_faces
-
-    try:
-        return float(inspect.signature(crop_faces).parameters["margin"].default)
-    except (KeyError, TypeError, ValueError):  # pragma: no cover
-        return 0.1
+    """The margin the crop stage uses by default (:data:`maskedu.crop.DEFAULT_MARGIN`), so detection crops
+    look like the training crops. (Kept for the benchmarks that import it.)"""
+    return DEFAULT_MARGIN
 
 
 def _expand(image_or_paths) -> tuple[list[Any], bool]:
@@ -148,10 +136,11 @@ def detect_masks(
     :func:`maskedu.imaging.load_image` reads, with its clear :class:`~maskedu.imaging.ImageError` for a
     missing or corrupt file), a folder of images, or a list of those.
 
-    Returns for one image a list of :class:`FaceResult` (most confident detection first); for a folder or a
-    list, one :class:`ImageResult` per image, in order. ``model`` is a Keras model from
+    Returns one :class:`ImageResult` per image: for one image its ``ImageResult`` (it iterates, indexes and
+    has a length like the list of its :class:`~maskedu.crop.Face` s, most confident detection first); for a
+    folder or a list, a list of them, in order. ``model`` is a Keras model from
     :func:`maskedu.model.build_resnet` or a :class:`maskedu.model.PredictFn`. ``detector`` defaults to a
-    shared :class:`maskedu.crop.FaceDetector`; ``margin`` to the crop stage's; faces the detector scores
+    shared :class:`maskedu.crop.FaceDetector`; ``margin`` to the crop stage's (:data:`maskedu.crop.DEFAULT_MARGIN`); faces the detector scores
     below ``min_score`` are left out. Photos go to the detector and the classifier ``batch_size`` at a time:
     one classifier call per batch for all its faces.
 
@@ -165,7 +154,7 @@ def detect_masks(
     items, single = _expand(image_or_paths)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     min_score = check_number("min_score", min_score, minimum=0.0, maximum=1.0)
-    margin = _crop_margin() if margin is None else check_number("margin", margin, minimum=0.0, maximum=2.0)
+    margin = DEFAULT_MARGIN if margin is None else check_number("margin", margin, minimum=0.0, maximum=2.0)
     class_names = tuple(class_names)
     predict = make_predict_fn(model)
     n_out = getattr(predict, "n_classes", None)
@@ -211,18 +200,19 @@ def detect_masks(
                                  f"{int((~finite).sum())} of {len(probs)} faces (in {', '.join(where[:5])}"
                                  f"{' ...' if len(where) > 5 else ''}): its weights are probably NaN, as after a "
                                  "training that diverged. Train it again or load a good copy.")
-            per_image: list[list[FaceResult]] = [[] for _ in chunk]
+            per_image: list[list[Face]] = [[] for _ in chunk]
             for d, k, p in zip(dets, owners, probs):
                 c = int(p.argmax())
-                per_image[k].append(FaceResult(tuple(int(v) for v in d.box), class_names[c], float(p[c]),
-                                               tuple(float(v) for v in p), float(d.score)))
+                face = Face(box=tuple(int(v) for v in d.box), score=float(d.score), keypoints=dict(d.keypoints),
+                            raw_box=d.raw_box, clipped=d.clipped, attempt=d.attempt)
+                per_image[k].append(face.with_label(class_names[c], p, class_names))
             share = (time.perf_counter() - t0) / len(chunk)
             for k, (item, (img, problem)) in enumerate(zip(chunk, loaded)):
                 height, width = img.shape[:2] if img is not None else (0, 0)
                 results.append(ImageResult(_name(item, start + k), per_image[k], width, height, share,
                                            img if keep_images else None, None if problem is None else str(problem)))
     if single:
-        return results[0].faces
+        return results[0]
     failed = [r.source for r in results if not r.ok]
     if failed:
         shown = ", ".join(failed[:10]) + (f" and {len(failed) - 10} more" if len(failed) > 10 else "")
@@ -243,26 +233,18 @@ def _default_detector():
 
 
 def draw_detections(image, results, ax=None, *, title: str | None = None):
-    """Draw each face's box on the photo, green for a mask and red without, labelled with its confidence.
+    """Draw each face's box on the photo in its class colour, labelled with its class and confidence;
+    returns the figure (a new one, or ``ax``'s).
 
-    ``image`` is anything :func:`~maskedu.imaging.load_image` reads; ``results`` the list of
-    :class:`FaceResult` (or an :class:`ImageResult`) :func:`detect_masks` returned for it.
+    ``image`` is anything :func:`~maskedu.imaging.load_image` reads; ``results`` what :func:`detect_masks`
+    returned for it (an :class:`ImageResult`, or a list of labelled faces).
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
+    from .plotting import colour_for, show_boxes
 
     img = load_image(image)
     faces = list(results)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 5 * img.shape[0] / max(img.shape[1], 1)))
-    ax.imshow(img)
-    ax.axis("off")
     lw = max(1.5, img.shape[1] / 300)
-    for f in faces:
-        x1, y1, x2, y2 = f.box
-        colour = "#0072B2" if f.label == "with_mask" else "#D55E00"
-        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=lw))
-        ax.text(x1, max(y1 - 3, 0), f"{f.label} {f.confidence:.0%}", color="white", fontsize=8,
-                va="bottom", bbox=dict(facecolor=colour, edgecolor="none", pad=1.5))
-    ax.set_title(title if title is not None else f"{len(faces)} face{'s' if len(faces) != 1 else ''}")
-    return ax
+    title = title if title is not None else f"{len(faces)} face{'s' if len(faces) != 1 else ''}"
+    return show_boxes(img, [f.box for f in faces], [f"{f.label} {f.confidence:.0%}" for f in faces], ax=ax,
+                      title=title, colors=[colour_for(f.label) for f in faces], linewidth=lw,
+                      figsize=(5, 5 * img.shape[0] / max(img.shape[1], 1)))

@@ -50,6 +50,7 @@ from .anneal import (
     simulated_annealing,
 )
 from .common import check_choice, check_int, check_number
+from .crop.faces import Face
 from .imaging import as_rgb_array, iou_matrix
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "random_search",
     "draw_boxes",
     "FaceLandmarks",
+    "Face",
     "find_faces",
     "mask_polygon",
     "wear_pattern",
@@ -90,9 +92,10 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Detections:
-    """What a detector found: ``boxes`` int64 (N, 4) as x1, y1, x2, y2 (clipped to the image), ``scores`` (N,).
-
-    ``keypoints`` holds MTCNN's five landmarks per face (empty dicts for HOG).
+    """What a detector found in one picture, as arrays (the fitness functions score thousands of these):
+    ``boxes`` int64 (N, 4) as x1, y1, x2, y2 (clipped to the image), ``scores`` (N,), and ``keypoints``
+    MTCNN's five landmarks per face (empty dicts for HOG). :meth:`faces` gives them as
+    :class:`maskedu.crop.Face` objects, the package's one face type.
     """
 
     boxes: np.ndarray
@@ -105,6 +108,12 @@ class Detections:
     @staticmethod
     def empty() -> "Detections":
         return Detections(np.zeros((0, 4), np.int64), np.zeros(0, np.float64), ())
+
+    def faces(self) -> list[Face]:
+        """The detections as the package's face type, one :class:`maskedu.crop.Face` each."""
+        keypoints = self.keypoints or tuple({} for _ in range(len(self)))
+        return [Face(box=tuple(int(v) for v in b), score=float(sc), keypoints=dict(k))
+                for b, sc, k in zip(self.boxes, self.scores, keypoints)]
 
     def above(self, threshold: float) -> "Detections":
         """Only the detections scoring at least ``threshold``."""
@@ -202,7 +211,7 @@ class MtcnnDetector:
     A detection is a face whose final-stage confidence is at least ``threshold``; :meth:`candidates`
     lowers the final stage's cut-off to ``floor`` to see the near misses. It runs through
     :class:`maskedu.crop.FaceDetector`, whose one MTCNN instance is shared by every detector with the
-    same settings (building it costs a few seconds; each call about 0.1 s on a CPU).
+    same settings (building it costs a few seconds).
     """
 
     name = "mtcnn"
@@ -666,50 +675,21 @@ def draw_boxes(image: np.ndarray, boxes: np.ndarray, *, color: tuple[int, int, i
 # =========================================================================== wearing the pattern
 
 
-@dataclass(frozen=True)
-class FaceLandmarks:
-    """One face: its box (xyxy) and MTCNN's five landmarks (x, y)."""
-
-    box: tuple[int, int, int, int]
-    left_eye: tuple[float, float]
-    right_eye: tuple[float, float]
-    nose: tuple[float, float]
-    mouth_left: tuple[float, float]
-    mouth_right: tuple[float, float]
-    score: float = float("nan")
-
-    @staticmethod
-    def from_keypoints(box, keypoints: dict, score: float = float("nan")) -> "FaceLandmarks":
-        """From MTCNN's keypoints dict; the eyes and mouth corners are put in image-left/right order."""
-        need = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
-        missing = [k for k in need if k not in keypoints]
-        if missing:
-            raise ValueError(f"keypoints lack {missing}; pass MTCNN's five landmarks ({', '.join(need)}).")
-        p = {k: (float(keypoints[k][0]), float(keypoints[k][1])) for k in need}
-        eyes = sorted([p["left_eye"], p["right_eye"]])
-        mouth = sorted([p["mouth_left"], p["mouth_right"]])
-        return FaceLandmarks(tuple(int(v) for v in box), eyes[0], eyes[1], p["nose"], mouth[0], mouth[1], float(score))
-
-    def scaled(self, factor: float, offset: tuple[float, float] = (0.0, 0.0)) -> "FaceLandmarks":
-        """The landmarks after ``p -> (p - offset) * factor`` (a crop, then a resize)."""
-        ox, oy = offset
-
-        def f(p):
-            return ((p[0] - ox) * factor, (p[1] - oy) * factor)
-
-        x1, y1, x2, y2 = self.box
-        box = (int(round((x1 - ox) * factor)), int(round((y1 - oy) * factor)), int(round((x2 - ox) * factor)), int(round((y2 - oy) * factor)))
-        return FaceLandmarks(box, f(self.left_eye), f(self.right_eye), f(self.nose), f(self.mouth_left), f(self.mouth_right), self.score)
+#: A face with its landmarks: the package's one face type (:class:`maskedu.crop.Face`; its ``left_eye`` ...
+#: ``mouth_right`` are in image-left, image-right order when made by :meth:`~maskedu.crop.Face.from_keypoints`).
+#: The name is kept for code written before the face types were merged.
+FaceLandmarks = Face
 
 
-def find_faces(image: np.ndarray, *, min_confidence: float = 0.9) -> list[FaceLandmarks]:
-    """Faces and their landmarks, by MTCNN (largest first)."""
+def find_faces(image: np.ndarray, *, min_confidence: float = 0.9) -> list[Face]:
+    """Faces and their landmarks, by MTCNN (largest first), eyes and mouth corners in image-left,
+    image-right order (:meth:`maskedu.crop.Face.from_keypoints`)."""
     found = MtcnnDetector(threshold=min_confidence, floor=min_confidence).detect(image)
-    faces = [FaceLandmarks.from_keypoints(b, k, s) for b, k, s in zip(found.boxes, found.keypoints, found.scores)]
+    faces = [Face.from_keypoints(b, k, s) for b, k, s in zip(found.boxes, found.keypoints, found.scores)]
     return sorted(faces, key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
 
 
-def _mask_frame(face: FaceLandmarks):
+def _mask_frame(face: Face):
     """The face's own axes: origin between the eyes, ``right`` along the eyes, ``down`` towards the chin."""
     le, re = np.array(face.left_eye), np.array(face.right_eye)
     mid = (le + re) / 2
@@ -721,7 +701,7 @@ def _mask_frame(face: FaceLandmarks):
     return mid, right, down, d
 
 
-def mask_polygon(face: FaceLandmarks) -> np.ndarray:
+def mask_polygon(face: Face) -> np.ndarray:
     """The mask's outline on a face (float (6, 2) x, y points), from the landmarks.
 
     It spans from halfway between the eyes and the nose tip down past the mouth to the chin, a little
@@ -733,7 +713,7 @@ def mask_polygon(face: FaceLandmarks) -> np.ndarray:
     return np.array([mid + u * right + v * down for u, v in pts], dtype=np.float64)
 
 
-def _mask_geometry(face: FaceLandmarks):
+def _mask_geometry(face: Face):
     mid, right, down, d = _mask_frame(face)
     nose = float((np.array(face.nose) - mid) @ down)
     mouth = float(((np.array(face.mouth_left) + np.array(face.mouth_right)) / 2 - mid) @ down)
@@ -743,20 +723,20 @@ def _mask_geometry(face: FaceLandmarks):
     return top, bottom, 1.0 * d, 0.7 * d, mid, right, down
 
 
-def _mask_region(shape, face: FaceLandmarks) -> np.ndarray:
+def _mask_region(shape, face: Face) -> np.ndarray:
     region = np.zeros(shape[:2], np.uint8)
     cv2.fillPoly(region, [np.round(mask_polygon(face) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
     return region.astype(np.float32) / 255.0
 
 
-def wear_plain_mask(image: np.ndarray, face: FaceLandmarks, color: tuple[int, int, int] = (160, 190, 220)) -> np.ndarray:
+def wear_plain_mask(image: np.ndarray, face: Face, color: tuple[int, int, int] = (160, 190, 220)) -> np.ndarray:
     """A copy of ``image`` with a plain mask of ``color`` (surgical blue by default) over the face's mask region."""
     image = as_rgb_array(image)
     a = _mask_region(image.shape, face)[..., None]
     return (image * (1 - a) + np.array(color, np.float32) * a).round().astype(np.uint8)
 
 
-def wear_pattern(image: np.ndarray, pattern: np.ndarray, face: FaceLandmarks) -> np.ndarray:
+def wear_pattern(image: np.ndarray, pattern: np.ndarray, face: Face) -> np.ndarray:
     """A copy of ``image`` with ``pattern`` (an RGB picture, e.g. ``result.image``) printed on the face's mask.
 
     The pattern's rectangle is mapped onto the mask's bounding rectangle in the face's own axes (so it
@@ -774,7 +754,7 @@ def wear_pattern(image: np.ndarray, pattern: np.ndarray, face: FaceLandmarks) ->
     return (image * (1 - a) + printed * a).round().astype(np.uint8)
 
 
-def closeup(image: np.ndarray, face: FaceLandmarks, *, face_width: int = 450, margin: float = 0.5) -> tuple[np.ndarray, FaceLandmarks]:
+def closeup(image: np.ndarray, face: Face, *, face_width: int = 450, margin: float = 0.5) -> tuple[np.ndarray, Face]:
     """Crop around a face (``margin`` of its width on each side) and resize so the face is ``face_width`` px wide.
 
     A mask seen from across the room is a few pixels of pattern; a close-up is where decoys can work,
@@ -800,7 +780,7 @@ class WornFace:
 
     plain: np.ndarray
     patterned: np.ndarray
-    face: FaceLandmarks
+    face: Face
     plain_detections: Detections
     pattern_detections: Detections
     plain_face_found: bool

@@ -22,6 +22,8 @@ import numpy as np
 
 __all__ = [
     "CLASS_COLOURS",
+    "new_figure",
+    "figure_and_axes",
     "colour_for",
     "show_boxes",
     "show_record",
@@ -34,6 +36,7 @@ __all__ = [
 
 #: Colours of the two classes (and of unmapped boxes, ``None``), used by every figure.
 CLASS_COLOURS: dict[str | None, str] = {"with_mask": "#0072b2", "without_mask": "#d55e00", None: "#9e9e9e"}
+_KEYPOINT_COLOURS = ["#2196f3", "#2196f3", "#ff5722", "#9c27b0", "#9c27b0"]  # eyes, nose, mouth corners
 _OTHER_COLOURS = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#5d4037", "#827717")
 
 
@@ -47,28 +50,30 @@ def colour_for(label: str | None) -> str:
 # --------------------------------------------------------------------------- figure plumbing
 
 
-def _pyplot():
-    import matplotlib.pyplot as plt
+def new_figure(figsize: tuple[float, float], nrows: int = 1, ncols: int = 1, **subplot_kw):
+    """``(figure, axes)``: a :class:`matplotlib.figure.Figure` (not registered with pyplot, so returning it
+    from a cell shows it once) and its ``nrows`` x ``ncols`` axes as a 2-D array."""
+    from matplotlib.figure import Figure
 
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, squeeze=False, **subplot_kw)
 
 
-def _axes(ax, figsize):
+def figure_and_axes(ax, figsize: tuple[float, float]):
+    """``(figure, ax, created)``: the given ``ax`` and its figure, or a new figure with one axes."""
     if ax is not None:
         return ax.figure, ax, False
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=figsize)
-    return fig, ax, True
+    fig, axes = new_figure(figsize)
+    return fig, axes[0, 0], True
+
+
+_axes = figure_and_axes
 
 
 def _finish(fig, created: bool):
-    """Lay the figure out; in a notebook, hand it back as the cell's value (shown once, not twice)."""
+    """Lay out a figure this module made (a figure passed in through ``ax=`` is the caller's to lay out)."""
     if created:
         fig.tight_layout()
-        from .common import in_notebook
-
-        if in_notebook():
-            _pyplot().close(fig)
     return fig
 
 
@@ -107,6 +112,8 @@ def show_boxes(
     linewidth: float = 2.0,
     figsize: tuple[float, float] = (6, 5),
     fontsize: float = 8,
+    linestyles: Sequence[str] | None = None,
+    keypoints: Sequence[Mapping[str, Sequence[float]] | None] | None = None,
 ):
     """Draw boxes on an image, each labelled and coloured by its class.
 
@@ -114,7 +121,11 @@ def show_boxes(
     are drawn when ``boxes`` is empty). ``boxes`` are ``(x1, y1, x2, y2)`` tuples or
     :class:`~maskedu.annotations.FaceBox` es (labelled by their mapped class, or their dataset class
     name when unmapped or ``raw=True``). ``labels`` overrides the text of each box (an empty string
-    draws none) and ``colors`` the colour of each box (by default the colour of its class).
+    draws none) and ``colors`` the colour of each box (by default the colour of its class);
+    ``linestyles`` each box's line style (``"--"`` for annotations beside detections) and ``keypoints``
+    each face's landmarks (a mapping of name to ``(x, y)``, as :class:`maskedu.crop.Face` has them).
+    This is the package's one way to draw boxes on a photo; ``maskedu.crop.plot_detections`` and
+    ``maskedu.detect.draw_detections`` call it.
     """
     if hasattr(image, "boxes") and not len(boxes):
         boxes = image.boxes
@@ -124,6 +135,9 @@ def show_boxes(
         raise ValueError(f"got {len(labels)} labels for {len(boxes)} boxes; pass one label per box (or none).")
     if colors is not None and len(colors) != len(boxes):
         raise ValueError(f"got {len(colors)} colors for {len(boxes)} boxes; pass one colour per box (or none).")
+    for name, seq in (("linestyles", linestyles), ("keypoints", keypoints)):
+        if seq is not None and len(seq) != len(boxes):
+            raise ValueError(f"got {len(seq)} {name} for {len(boxes)} boxes; pass one per box (or none).")
     from matplotlib.patches import Rectangle
 
     fig, ax, created = _axes(ax, figsize)
@@ -131,7 +145,13 @@ def show_boxes(
     for i, box in enumerate(boxes):
         (x1, y1, x2, y2), text, cls = _box_and_label(box, None if labels is None else labels[i], raw)
         colour = colour_for(cls) if colors is None else colors[i]
-        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=linewidth))
+        style = "-" if linestyles is None else linestyles[i]
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=linewidth,
+                               linestyle=style))
+        points = None if keypoints is None else keypoints[i]
+        if points:
+            xs, ys = zip(*(points[k] for k in points))
+            ax.scatter(xs, ys, s=14, c=_KEYPOINT_COLOURS[: len(xs)], edgecolors="white", linewidths=0.5, zorder=3)
         if text:
             ax.text(
                 x1, y1, str(text), color="white", fontsize=fontsize, va="bottom", ha="left",
@@ -184,8 +204,7 @@ def image_grid(
             raise ValueError(f"got {len(seq)} {name} for {len(images)} images; pass one per image.")
     ncols = min(ncols, len(images))
     nrows = math.ceil(len(images) / ncols)
-    plt = _pyplot()
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    fig, axes = new_figure((size * ncols, size * nrows), nrows, ncols)
     for i, ax in enumerate(axes.flat):
         if i >= len(images):
             ax.set_visible(False)
@@ -358,8 +377,8 @@ def show_column_quirk(quirk, *, size: float = 4.0):
     from matplotlib.patches import Rectangle
 
     image = _as_image(quirk.image_path)
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(2 * size * image.shape[1] / max(image.shape[0], 1) + 0.5, size))
+    fig, axes = new_figure((2 * size * image.shape[1] / max(image.shape[0], 1) + 0.5, size), 1, 2)
+    axes = axes[0]
     readings = (
         (axes[0], quirk.by_header, "read by the header's names", CLASS_COLOURS["without_mask"]),
         (axes[1], quirk.by_position, "read by position", CLASS_COLOURS["with_mask"]),

@@ -138,7 +138,7 @@ def test_an_unwritable_crop_cache_is_a_warning_and_the_crops_come_back(tmp_path,
     ds = _annotated_dataset(tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        crops = crop_faces(ds, source="annotations", progress=False)
+        crops = crop_faces(ds, source="annotations", verbose=False)
     assert len(crops) == 1 and crops.images.shape == (1, 50, 50, 3) and crops.labels.tolist() == [1]
     msgs = [str(w.message) for w in caught if "cache" in str(w.message)]
     assert len(msgs) == 1, msgs
@@ -152,13 +152,13 @@ def test_a_cache_file_that_cannot_be_replaced_leaves_no_half_written_file(tmp_pa
     data = tmp_path / "data"
     monkeypatch.setenv("MASKEDU_DATA", str(data))
     ds = _annotated_dataset(tmp_path)
-    first = crop_faces(ds, source="annotations", progress=False)
+    first = crop_faces(ds, source="annotations", verbose=False)
     (cache,) = (data / "crops").glob("*.npz")
     cache.unlink()
     cache.mkdir()  # a folder where the cache file goes: it can be neither read nor replaced
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        again = crop_faces(ds, source="annotations", progress=False)
+        again = crop_faces(ds, source="annotations", verbose=False)
     assert np.array_equal(again.images, first.images)
     msgs = [str(w.message) for w in caught]
     assert any("could not be saved" in m and str(cache) in m for m in msgs), msgs
@@ -174,7 +174,7 @@ def test_a_data_folder_that_is_a_file_is_a_warning_and_the_crops_come_back(tmp_p
     ds = _annotated_dataset(tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        crops = crop_faces(ds, source="annotations", progress=False)
+        crops = crop_faces(ds, source="annotations", verbose=False)
     assert len(crops) == 1
     msgs = [str(w.message) for w in caught if "cache" in str(w.message)]
     assert len(msgs) == 1 and str(data) in msgs[0], msgs

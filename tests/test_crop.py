@@ -265,7 +265,7 @@ def test_matching_threshold_and_empty_inputs():
 def test_class_folders_origins_no_face_and_unreadable(tmp_path, photos, detector):
     ds = folders_dataset(tmp_path, [(photos["astronaut"], "without_mask"), (photos["hopper"], "without_mask"),
                                     (photos["coffee"], "with_mask"), (photos["broken"], "with_mask")])
-    crops = crop_faces(ds, detector=detector, cache=False, progress=False)
+    crops = crop_faces(ds, detector=detector, cache=False, verbose=False)
     assert len(crops) == 2 and crops.images.shape == (2, 50, 50, 3) and crops.images.dtype == np.uint8
     assert list(crops.origin) == ["detector", "detector"]
     assert crops.labels.tolist() == [1, 1] and crops.labels.dtype == np.int64
@@ -277,7 +277,7 @@ def test_class_folders_origins_no_face_and_unreadable(tmp_path, photos, detector
     assert "broken.jpg" in str(rep) and "coffee.jpg" in str(rep)
 
     for kind in ("center", "whole"):
-        fb = crop_faces(ds, detector=detector, cache=False, progress=False, fallback=kind)
+        fb = crop_faces(ds, detector=detector, cache=False, verbose=False, fallback=kind)
         assert len(fb) == 3 and list(fb.origin) == ["detector", "detector", "fallback"]
         assert fb.labels[2] == 0 and math.isnan(fb.scores[2])  # the fallback crop carries its folder's label
         h, w = skdata.coffee().shape[:2]
@@ -305,19 +305,19 @@ def test_class_folders_keep_the_photos_subject_not_a_small_more_confident_face(t
     assert largest_face(found) is subject and largest_face([]) is None
 
     ds = folders_dataset(tmp_path, [(path, "without_mask")])
-    kept = crop_faces(ds, detector=detector, cache=False, progress=False)  # keep="largest"
+    kept = crop_faces(ds, detector=detector, cache=False, verbose=False)  # keep="largest"
     assert len(kept) == 1 and tuple(kept.boxes[0]) == tuple(subject.box)
-    confident = crop_faces(ds, detector=detector, cache=False, progress=False, keep="confident")
+    confident = crop_faces(ds, detector=detector, cache=False, verbose=False, keep="confident")
     assert len(confident) == 1 and tuple(confident.boxes[0]) == tuple(passer_by.box)
     assert not np.array_equal(kept.images, confident.images)
     with pytest.raises(ValueError, match="keep"):
-        crop_faces(ds, detector=detector, cache=False, progress=False, keep="biggest")
+        crop_faces(ds, detector=detector, cache=False, verbose=False, keep="biggest")
 
 
 def test_crops_come_from_full_resolution_with_margin(tmp_path, photos, detector):
     ds = folders_dataset(tmp_path, [(photos["astronaut"], "without_mask")])
-    tight = crop_faces(ds, detector=detector, cache=False, progress=False, size=64, margin=0.0)
-    loose = crop_faces(ds, detector=detector, cache=False, progress=False, size=64, margin=0.5)
+    tight = crop_faces(ds, detector=detector, cache=False, verbose=False, size=64, margin=0.0)
+    loose = crop_faces(ds, detector=detector, cache=False, verbose=False, size=64, margin=0.5)
     assert tight.images.shape == (1, 64, 64, 3)
     assert tuple(tight.boxes[0]) == tuple(loose.boxes[0])  # the box is the detection; the margin only widens the crop
     assert not np.array_equal(tight.images, loose.images)
@@ -335,7 +335,7 @@ def test_annotated_matching_missed_and_unmatched(tmp_path, photos, detector):
                                ((10, 10, 60, 60), None, "hat")]),
         (photos["hopper"], [((5, 5, 40, 40), "without_mask", "face_no_mask")]),  # wrong box: hopper's face is unmatched
     ])
-    crops = crop_faces(ds, detector=detector, cache=False, progress=False)
+    crops = crop_faces(ds, detector=detector, cache=False, verbose=False)
     assert len(crops) == 1 and crops.labels.tolist() == [0] and crops.origin.tolist() == ["detector"]
     assert crops.ious[0] > 0.7 and crops.scores[0] > 0.99
     rep = crops.report
@@ -344,7 +344,7 @@ def test_annotated_matching_missed_and_unmatched(tmp_path, photos, detector):
     assert len(rep.unmatched) == 1 and os.path.basename(rep.unmatched[0][0]) == "hopper.jpg"
     assert rep.found_rate() == {"with_mask": 1.0, "without_mask": 0.0}
 
-    ann = crop_faces(ds, source="annotations", cache=False, progress=False)
+    ann = crop_faces(ds, source="annotations", cache=False, verbose=False)
     assert len(ann) == 4 and set(ann.origin) == {"annotation"} and np.isnan(ann.scores).all()
     assert ann.labels.tolist() == [0, 1, -1, 1]  # -1: a class the class map leaves out
     assert tuple(ann.boxes[0]) == (180, 60, 268, 175)
@@ -388,7 +388,7 @@ def test_every_image_kind_goes_through(tmp_path, hopper, detector):
     base.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "exif.jpg", exif=exif.tobytes())
     paths.append(tmp_path / "exif.jpg")
     ds = folders_dataset(tmp_path, [(p, "without_mask") for p in paths])
-    crops = crop_faces(ds, detector=detector, cache=False, progress=False)
+    crops = crop_faces(ds, detector=detector, cache=False, verbose=False)
     assert crops.report.unreadable == [] and crops.report.no_face == []
     assert len(crops) == len(paths)
     reference = detector.detect(hopper)[0].box
@@ -401,42 +401,42 @@ def test_every_image_kind_goes_through(tmp_path, hopper, detector):
 
 def test_cache_reuse_invalidation_and_corruption(tmp_path, photos, detector):
     ds = folders_dataset(tmp_path, [(photos["astronaut"], "without_mask"), (photos["coffee"], "with_mask")])
-    first = crop_faces(ds, detector=detector, progress=False)
+    first = crop_faces(ds, detector=detector, verbose=False)
     assert not first.report.from_cache
     files = list((tmp_path / "data" / "crops").glob("*.npz"))
     assert len(files) == 1
     with np.load(files[0], allow_pickle=False) as z:  # loads without pickle: only plain arrays inside
         assert all(z[k].dtype != object for k in z.files)
 
-    again = crop_faces(ds, detector=detector, progress=False)
+    again = crop_faces(ds, detector=detector, verbose=False)
     assert again.report.from_cache and again.report.seconds < first.report.seconds
     for name in ("images", "labels", "paths", "boxes", "origin"):
         assert np.array_equal(getattr(again, name), getattr(first, name))
     assert again.report.no_face == first.report.no_face
 
     # a changed parameter recomputes
-    assert not crop_faces(ds, detector=detector, progress=False, margin=0.3).report.from_cache
-    assert not crop_faces(ds, detector=detector, progress=False, fallback="center").report.from_cache
-    assert not crop_faces(ds, detector=FaceDetector(thresholds=(0.6, 0.7, 0.9)), progress=False).report.from_cache
-    assert crop_faces(ds, detector=detector, progress=False, margin=0.3).report.from_cache
+    assert not crop_faces(ds, detector=detector, verbose=False, margin=0.3).report.from_cache
+    assert not crop_faces(ds, detector=detector, verbose=False, fallback="center").report.from_cache
+    assert not crop_faces(ds, detector=FaceDetector(thresholds=(0.6, 0.7, 0.9)), verbose=False).report.from_cache
+    assert crop_faces(ds, detector=detector, verbose=False, margin=0.3).report.from_cache
 
     # a changed file recomputes
     Image.fromarray(skdata.chelsea()).save(photos["coffee"], quality=90)
-    changed = crop_faces(ds, detector=detector, progress=False)
+    changed = crop_faces(ds, detector=detector, verbose=False)
     assert not changed.report.from_cache
 
     # a corrupt cache file is rebuilt, not trusted
     for f in (tmp_path / "data" / "crops").glob("*.npz"):
         f.write_bytes(b"PK\x03\x04 garbage")
     with pytest.warns(UserWarning, match="unreadable"):
-        rebuilt = crop_faces(ds, detector=detector, progress=False)
+        rebuilt = crop_faces(ds, detector=detector, verbose=False)
     assert not rebuilt.report.from_cache and np.array_equal(rebuilt.images, changed.images)
-    assert crop_faces(ds, detector=detector, progress=False).report.from_cache
+    assert crop_faces(ds, detector=detector, verbose=False).report.from_cache
 
 
 def test_cache_file_with_wrong_content_is_rejected(tmp_path, photos, detector):
     ds = folders_dataset(tmp_path, [(photos["astronaut"], "without_mask")])
-    crops = crop_faces(ds, detector=detector, progress=False)
+    crops = crop_faces(ds, detector=detector, verbose=False)
     (path,) = (tmp_path / "data" / "crops").glob("*.npz")
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
@@ -446,7 +446,7 @@ def test_cache_file_with_wrong_content_is_rejected(tmp_path, photos, detector):
         Crops.load(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        again = crop_faces(ds, detector=detector, progress=False)
+        again = crop_faces(ds, detector=detector, verbose=False)
     assert any("rebuilding" in str(w.message) for w in caught)
     assert np.array_equal(again.labels, crops.labels)
 
@@ -458,8 +458,8 @@ def test_sample_dataset_both_sources(sample_root, detector):
     from maskedu.annotations import load_annotations
 
     ds = load_annotations(sample_root)
-    mt = crop_faces(ds, detector=detector, progress=False)
-    ann = crop_faces(ds, source="annotations", progress=False)
+    mt = crop_faces(ds, detector=detector, verbose=False)
+    ann = crop_faces(ds, source="annotations", verbose=False)
     n_faces = sum(1 for r in ds.images for b in r.boxes)
     assert len(ann) == n_faces
     assert len(mt) + len(mt.report.missed) == n_faces  # every face is either cropped or reported missed
@@ -482,7 +482,7 @@ def test_real_photos_every_image_accounted_for(realfaces_dir, detector):
         records += [(f, label) for f in files]
     ds = take_per_class(folders_dataset(realfaces_dir, records), 4)
     assert len(ds) == 8
-    crops = crop_faces(ds, detector=detector, fallback="center", progress=False)
+    crops = crop_faces(ds, detector=detector, fallback="center", verbose=False)
     rep = crops.report
     assert len(crops) + len(rep.unreadable) == 8  # a crop for every readable photo: detector or fallback
     assert set(crops.origin) <= {"detector", "fallback"}
@@ -502,7 +502,7 @@ def test_threshold_tradeoff_rates_fall_as_the_threshold_rises(tmp_path, photos, 
     assert [n for n, _ in background_images(crops_per_image=1, whole=False)][0].startswith("brick[")
     assert len(background_images(crops_per_image=1, whole=False)) == 20
     pictures = background_images(crops_per_image=0)[:3]
-    curve = threshold_tradeoff(ds, pictures, detector=detector, thresholds=[0.5, 0.7, 0.9], progress=False)
+    curve = threshold_tradeoff(ds, pictures, detector=detector, thresholds=[0.5, 0.7, 0.9], verbose=False)
     assert curve.thresholds.tolist() == [0.5, 0.7, 0.9]
     assert curve.found_rate["without_mask"].tolist() == [1.0, 1.0, 1.0]  # found by the first pass
     assert curve.found_rate["with_mask"].tolist() == [0.0, 0.0, 0.0]  # coffee has no face at any threshold
@@ -512,7 +512,8 @@ def test_threshold_tradeoff_rates_fall_as_the_threshold_rises(tmp_path, photos, 
 
 
 def test_fallback_leak_and_helpers(tmp_path, photos, detector):
-    from maskedu.crop import fallback_leak, pair_crops, plot_detections, plot_found_rates, plot_gallery, take_per_class
+    from maskedu.crop import (fallback_leak, pair_crops, plot_crop_gallery, plot_detections, plot_found_rates,
+                              take_per_class)
 
     n = 5
     crops = Crops(images=np.zeros((n, 8, 8, 3), np.uint8), labels=np.array([0, 0, 0, 1, 1]),
@@ -525,8 +526,8 @@ def test_fallback_leak_and_helpers(tmp_path, photos, detector):
     assert crops.origin_counts()["with_mask"] == {"detector": 1, "annotation": 0, "fallback": 2}
 
     ds = kaggle_dataset(tmp_path, [(photos["astronaut"], [((180, 60, 268, 175), "with_mask", "m"), ((300, 300, 340, 340), "without_mask", "n")])])
-    det = crop_faces(ds, detector=detector, cache=False, progress=False)
-    ann = crop_faces(ds, source="annotations", cache=False, progress=False)
+    det = crop_faces(ds, detector=detector, cache=False, verbose=False)
+    ann = crop_faces(ds, source="annotations", cache=False, verbose=False)
     assert pair_crops(det, ann) == [(0, 0)]
 
     folders = folders_dataset(tmp_path, [(photos["astronaut"], "without_mask"), (photos["hopper"], "without_mask"), (photos["coffee"], "with_mask")])
@@ -538,12 +539,120 @@ def test_fallback_leak_and_helpers(tmp_path, photos, detector):
     fig = plot_detections(photos["astronaut"], result, annotations=ds.images[0].boxes)
     assert len(fig.axes[0].patches) == 1 + 2  # one detection, two annotated boxes
     assert len(fig.axes[0].collections) == 1  # the five keypoints
-    assert len(plot_gallery(det, per_class=3).axes) == 3
+    assert len(plot_crop_gallery(det, per_class=3).axes) == 3
     fig = plot_found_rates({"a": det.report, "b": det.report})
     assert len(fig.axes[0].patches) == 4
     import matplotlib.pyplot as plt
 
-    plt.close("all")
+    assert plt.get_fignums() == []  # built as matplotlib.figure.Figure: a returned figure shows once
+
+
+def test_plot_functions_return_a_figure_or_draw_into_the_given_axes(detector, astronaut):
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from maskedu.crop import plot_close_up_look, plot_detections, plot_gallery, plot_crop_gallery
+    from maskedu.plotting import new_figure
+
+    matplotlib.use("Agg")
+    assert plot_gallery is plot_crop_gallery  # the old name, which notebook 02 calls
+    look = detector.close_up_look(astronaut)
+    fig = plot_close_up_look(look, image=astronaut)
+    assert isinstance(fig, Figure) and len(fig.axes) == len(detector.close_up_views) + 1
+    assert "accepted" in fig.axes[-1].get_title()
+    mine, axes = new_figure((6, 3), 1, 2)
+    faces = detector.detect(astronaut)
+    assert plot_detections(astronaut, faces, ax=axes[0, 1], title="t") is mine
+    assert len(axes[0, 1].patches) == 1 and not axes[0, 0].patches and axes[0, 1].get_title() == "t"
+
+
+# --------------------------------------------------------------------------- settings, face type, surfaces
+
+
+def test_detector_settings_come_in_groups_and_as_keywords():
+    from maskedu.crop import CloseUpSettings, NetworkSettings, RunSettings, SecondLookSettings, SizeSettings
+
+    d = FaceDetector()
+    assert (d.network, d.size, d.second_look, d.close_up, d.run) == (
+        NetworkSettings(), SizeSettings(), SecondLookSettings(), CloseUpSettings(), RunSettings())
+    by_keyword = FaceDetector(close_up=False, thresholds=(0.6, 0.7, 0.9), threads=1)
+    by_group = FaceDetector(close_up=CloseUpSettings(enabled=False), network=NetworkSettings(thresholds=(0.6, 0.7, 0.9)),
+                            run=RunSettings(threads=1))
+    assert by_keyword.config() == by_group.config() and by_keyword.threads == by_group.threads == 1
+    assert by_keyword.config()["close_up_views"] is None and by_keyword.thresholds == (0.6, 0.7, 0.9)
+    assert FaceDetector.paper().config()["max_side"] is None and not FaceDetector.paper().compiled
+    with pytest.raises(TypeError, match="unexpected keyword 'threshold'"):
+        FaceDetector(threshold=0.9)
+    with pytest.raises(TypeError, match="both network= and thresholds="):
+        FaceDetector(network=NetworkSettings(), thresholds=(0.6, 0.7, 0.8))
+    with pytest.raises(TypeError, match="run must be a maskedu.crop.RunSettings"):
+        FaceDetector(run={"threads": 2})
+    with pytest.raises(ValueError, match="close_up_min_agreement"):
+        CloseUpSettings(min_agreement=1.5)
+
+
+def test_one_face_type_and_keypoint_names_in_one_place():
+    import maskedu.detect
+    import maskedu.pattern
+    from maskedu.crop import Face
+    from maskedu.crop.faces import KEYPOINT_NAMES as names
+
+    assert Detection is Face and maskedu.detect.FaceResult is Face and maskedu.pattern.FaceLandmarks is Face
+    assert KEYPOINT_NAMES is names
+    mirrored = {"left_eye": (40.0, 10.0), "right_eye": (10.0, 12.0), "nose": (25.0, 20.0),
+                "mouth_left": (35.0, 30.0), "mouth_right": (15.0, 30.0)}
+    face = Face.from_keypoints((0, 0, 50, 40), mirrored, 0.9)
+    assert face.left_eye == (10.0, 12.0) and face.mouth_left == (15.0, 30.0)  # image-left first
+    half = face.scaled(0.5, (10, 0))
+    assert half.box == (-5, 0, 20, 20) and half.nose == (7.5, 10.0)
+    labelled = face.with_label("without_mask", (0.25, 0.75), CLASS_NAMES)
+    assert labelled.confidence == 0.75 and not labelled.masked and labelled.box == face.box
+    with pytest.raises(KeyError, match="no 'nose' landmark"):
+        Face((0, 0, 5, 5)).nose
+
+
+def test_crop_report_renders_briefly():
+    from maskedu.crop import CropReport
+
+    report = CropReport(images=900, layout="kaggle", per_class={"with_mask": [10, 7], "without_mask": [4, 4]},
+                        missed=[("a.jpg", (0, 0, 5, 5), "with_mask")] * 500)
+    text = repr(report)
+    assert text.startswith("CropReport(900 images") and "missed=500" in text and "with_mask 70.0%" in text
+    assert len(text) < 300 and "a.jpg" not in text  # a summary, not every list
+    html = report._repr_html_()
+    assert "500" in html and html.count("a.jpg") == 3  # the summary names the first three
+
+
+def test_progress_is_the_old_name_of_verbose(tmp_path, photos, capsys):
+    ds = folders_dataset(tmp_path, [(photos["astronaut"], "without_mask")])
+    with pytest.warns(DeprecationWarning, match="crop_faces\\(progress=...\\) is deprecated"):
+        crop_faces(ds, source="mtcnn", detector=FaceDetector(close_up=False), cache=False, progress=False,
+                   verbose=False)
+    assert capsys.readouterr().out == ""
+    with pytest.raises(TypeError, match="verbose must be True or False"):
+        crop_faces(ds, cache=False, verbose="yes")
+
+
+def test_crop_stage_imports_run_one_way():
+    """faces and mtcnn_internals import nothing of the crop stage; detector imports only those two; no module
+    of the stage imports one that imports it back."""
+    import ast
+    from pathlib import Path
+
+    import maskedu.crop
+
+    folder = Path(maskedu.crop.__file__).parent
+    deps = {}
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        deps[path.stem] = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module}
+    assert deps["faces"] == set() and deps["mtcnn_internals"] == set()
+    assert deps["detector"] == {"faces", "mtcnn_internals"}
+
+    def reaches(a, b, seen=()):
+        return any(d == b or (d not in seen and reaches(d, b, seen + (d,))) for d in deps.get(a, ()))
+
+    assert not [m for m in deps if m != "__init__" and reaches(m, m)]
 
 
 def test_get_crops_uses_get_dataset_and_the_cache(tmp_path, photos, detector, monkeypatch, capsys):
@@ -552,10 +661,10 @@ def test_get_crops_uses_get_dataset_and_the_cache(tmp_path, photos, detector, mo
 
     ds = folders_dataset(tmp_path, [(photos["astronaut"], "without_mask")])
     monkeypatch.setattr(maskedu.download, "get_dataset", lambda verbose=True: ds)  # the real one builds the sample
-    first = get_crops(detector=detector, progress=False)
+    first = get_crops(detector=detector)
     assert len(first) == 1 and not first.report.from_cache
     assert "Cropped 1 faces" in capsys.readouterr().out
-    again = get_crops(ds, detector=detector, progress=False, verbose=False)
+    again = get_crops(ds, detector=detector, verbose=False)
     assert again.report.from_cache and np.array_equal(again.images, first.images)
 
 

@@ -11,6 +11,8 @@ from PIL import Image
 
 pytest.importorskip("keras")
 
+from maskedu.annotations import CLASS_NAMES  # noqa: E402
+from maskedu.crop import KEYPOINT_NAMES, Face  # noqa: E402
 from maskedu.detect import FaceResult, ImageResult, detect_masks, draw_detections  # noqa: E402
 from maskedu.imaging import ImageError  # noqa: E402
 from maskedu.model import build_resnet, make_predict_fn  # noqa: E402
@@ -45,12 +47,13 @@ def photos(tmp_path_factory):
 def _check_one_face(faces, width, height):
     assert len(faces) == 1, f"expected the one face, found {len(faces)}"
     f = faces[0]
-    assert isinstance(f, FaceResult)
+    assert isinstance(f, Face) and FaceResult is Face  # one face type, the old name kept
     x1, y1, x2, y2 = f.box
     assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
-    assert f.label in ("with_mask", "without_mask")
-    assert 0.5 <= f.confidence <= 1.0 and abs(sum(f.probs) - 1) < 1e-4
-    assert f.score > 0.9
+    # the label is the most probable class and its confidence that class's probability
+    assert f.label == CLASS_NAMES[int(np.argmax(f.probs))] and f.confidence == max(f.probs)
+    assert abs(sum(f.probs) - 1) < 1e-4 and f.masked == (f.label == "with_mask")
+    assert f.score > 0.9 and set(f.keypoints) == set(KEYPOINT_NAMES)  # the detector's landmarks come along
 
 
 def test_every_image_kind_gives_the_face(photos, model):
@@ -70,8 +73,10 @@ def test_single_image_as_array_bytes_and_path(photos, model):
     from_array = detect_masks(arr, model)
     from_bytes = detect_masks((photos / "grace.jpg").read_bytes(), model)
     from_grey_array = detect_masks(arr.mean(axis=2).astype(np.uint8), model)
-    for faces in (from_array, from_bytes, from_grey_array):
-        _check_one_face(faces, arr.shape[1], arr.shape[0])
+    for result in (from_array, from_bytes, from_grey_array):
+        # one image in, its one ImageResult out (a list-like of its faces)
+        assert isinstance(result, ImageResult) and result.ok and (result.width, result.height) == arr.shape[1::-1]
+        _check_one_face(result, arr.shape[1], arr.shape[0])
     # same photo, same face, same prediction whichever way it came in
     predict = make_predict_fn(model)
     assert np.allclose(from_array[0].probs, detect_masks(arr, predict)[0].probs, atol=1e-5)
@@ -112,15 +117,27 @@ def test_clear_errors(tmp_path, model):
         detect_masks(tmp_path / "empty", model)
 
 
-def test_no_face_gives_empty_list(model):
+def test_no_face_gives_an_image_result_with_no_faces(model):
     sky = np.full((120, 160, 3), 200, np.uint8)
-    assert detect_masks(sky, model) == []
+    result = detect_masks(sky, model)
+    assert isinstance(result, ImageResult) and result.ok and len(result) == 0 and result.faces == []
+    assert [len(r) for r in detect_masks([sky, sky], model)] == [0, 0]  # a list in, a list of ImageResults out
 
 
 def test_draw_detections(photos, model):
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib.colors import to_hex
+    from matplotlib.figure import Figure
+
+    from maskedu.plotting import colour_for, new_figure
+
     faces = detect_masks(photos / "grace.jpg", model)
-    ax = draw_detections(photos / "grace.jpg", faces)
+    fig = draw_detections(photos / "grace.jpg", faces)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
     assert len(ax.patches) == 1 and faces[0].label in ax.texts[0].get_text()
+    assert to_hex(ax.patches[0].get_edgecolor()) == colour_for(faces[0].label)
+    mine, axes = new_figure((4, 4), 1, 2)
+    assert draw_detections(photos / "grace.jpg", faces, ax=axes[0, 1]) is mine and len(axes[0, 1].patches) == 1

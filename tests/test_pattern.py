@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from maskedu import pattern as P
+from maskedu.crop import Face
 from maskedu.imaging import iou
 
 ASTRONAUT_FACE = (182, 64, 265, 171)  # where the face is (MTCNN's box, checked by eye)
@@ -172,7 +173,10 @@ def test_wearing_the_pattern_on_faces():
     faces = P.find_faces(image)
     assert len(faces) == 1
     face = faces[0]
+    assert isinstance(face, Face) and P.FaceLandmarks is Face  # the package's one face type
     assert face.left_eye[0] < face.right_eye[0] and face.nose[1] > face.left_eye[1]
+    [as_face] = P.get_detector("mtcnn").detect(image).faces()
+    assert iou(as_face.box, face.box) > 0.9 and set(as_face.keypoints) == set(face.keypoints)
     poly = P.mask_polygon(face)
     # the mask covers the nose and the mouth, not the eyes
     ys = poly[:, 1]

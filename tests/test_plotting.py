@@ -137,3 +137,21 @@ def test_show_column_quirk_draws_both_readings(tmp_path):
     assert {r.get_xy() for r in _rects(right)} == {(10, 5)}
     with pytest.raises(ValueError, match="one colour per box"):
         plotting.show_boxes(np.zeros((10, 10, 3), np.uint8), [(1, 1, 5, 5)], colors=["red", "blue"])
+
+
+def test_show_boxes_is_the_one_box_drawer_keypoints_and_line_styles():
+    fig = plotting.show_boxes(np.zeros((60, 80, 3), np.uint8), [(10, 10, 40, 50), (45, 5, 70, 30)], ["0.99", ""],
+                              colors=["#ffeb3b", "#0072b2"], linestyles=["-", "--"],
+                              keypoints=[{"left_eye": (20, 20), "right_eye": (30, 20), "nose": (25, 30)}, None])
+    ax = fig.axes[0]
+    assert [r.get_linestyle() for r in _rects(ax)] == ["-", "--"]
+    assert len(ax.collections) == 1 and len(ax.collections[0].get_offsets()) == 3  # one face's three points
+    assert [t.get_text() for t in ax.texts] == ["0.99"]
+    with pytest.raises(ValueError, match="1 linestyles for 2 boxes"):
+        plotting.show_boxes(np.zeros((60, 80, 3), np.uint8), [(1, 1, 5, 5), (2, 2, 6, 6)], linestyles=["-"])
+
+
+def test_figures_are_built_without_pyplot_so_they_show_once(dataset):
+    figs = [plotting.show_boxes(np.zeros((10, 10, 3), np.uint8), [(1, 1, 5, 5)]),
+            plotting.image_grid([r.path for r in dataset], ncols=2)]
+    assert all(isinstance(f, Figure) for f in figs) and plt.get_fignums() == []
