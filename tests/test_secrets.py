@@ -127,6 +127,45 @@ def test_a_secret_in_a_file_never_leaks_with_verbose_on(tmp_path, kind):
     _assert_no_secret(result, tmp_path, forms, skip={secret_file})  # the user's own file holds it, of course
 
 
+FAKE_CLIENT = """
+import logging, os
+log = logging.getLogger("kaggle.api.kaggle_api_extended")
+
+class KaggleApi:
+    args = []
+
+    def authenticate(self):
+        pass
+
+    def dataset_download_files(self, dataset, path=None, **kw):
+        secret = os.environ["KAGGLE_KEY"]
+        log.warning("request with key %s", secret)
+        try:
+            raise ValueError(f"token {secret} rejected")
+        except ValueError:
+            log.exception("inner failure")
+        print(f"Authorization: Bearer {secret}", flush=True)
+        raise RuntimeError(f"401 Client Error: Unauthorized; Authorization: Bearer {secret}")
+"""
+
+
+def test_what_a_client_logs_prints_or_raises_reaches_us_redacted(tmp_path):
+    """A stand-in kaggle package in the child (first on its path) logs, prints and raises the key."""
+    fake = tmp_path / "fake"
+    (fake / "kaggle" / "api").mkdir(parents=True)
+    (fake / "kaggle" / "__init__.py").write_text("")
+    (fake / "kaggle" / "api" / "__init__.py").write_text("")
+    (fake / "kaggle" / "api" / "kaggle_api_extended.py").write_text(FAKE_CLIENT)
+    env = {"KAGGLE_USERNAME": USERNAME, "KAGGLE_KEY": KEY, "PYTHONPATH": os.pathsep.join([str(REPO), str(fake)])}
+    result = _run(tmp_path, env, API)
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == 1, err
+    assert "request with key ***" in err and "inner failure" in err and "rejected" in err  # shown, redacted
+    assert "Authorization: Bearer ***" in result.stdout.decode(errors="replace")
+    assert "Unauthorized" in err
+    _assert_no_secret(result, tmp_path, _forms(KEY, USERNAME), skip=set(fake.rglob("*")))
+
+
 # --------------------------------------------------------------------------- the redactor between child and us
 
 

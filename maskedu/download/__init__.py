@@ -72,4 +72,13 @@ __all__ = [
     "dataset_key",
     "derived_key",
     "forget",
+    "MARKER_NAME",
+    "TRAIN_CSV",
+    "TRAIN_CSV_COLUMNS",
+    "IMAGES_DIR",
+    "ANNOTATIONS_DIR",
+    "MAX_UNCOMPRESSED_BYTES",
+    "MAX_MEMBERS",
+    "MAX_COMPRESSION_RATIO",
+    "MAX_ARCHIVE_RATIO",
 ]

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .credentials import Credentials, _RedactingLogs, _read_json, credentials_help, redact, secret_values
+from .credentials import Credentials, _read_json, credentials_help, redact, secret_values
 from .errors import CredentialsError, DownloadError
 
 __all__ = ["fetch_archive"]
@@ -115,15 +115,13 @@ def _describe_failure(exc: BaseException, credentials: Credentials, slug: str) -
 def _client_download(credentials: Credentials, slug: str, download_dir: Path, *, force: bool, quiet: bool) -> None:
     """Have the Kaggle client write the dataset's zip into ``download_dir``; failures become DownloadErrors."""
     failure: DownloadError | None = None
-    with _RedactingLogs() as redacting:
-        try:
-            client = _kaggle_client(credentials)
-            redacting.refresh()
-            client.dataset_download_files(slug, path=str(download_dir), force=force, quiet=quiet, unzip=False)
-        except DownloadError as exc:
-            failure = type(exc)(redact(str(exc)))
-        except (Exception, SystemExit) as exc:
-            failure = DownloadError(_describe_failure(exc, credentials, slug))
+    try:  # what the client logs or prints goes to the child's stderr/stdout, which reach us redacted
+        client = _kaggle_client(credentials)
+        client.dataset_download_files(slug, path=str(download_dir), force=force, quiet=quiet, unzip=False)
+    except DownloadError as exc:
+        failure = type(exc)(redact(str(exc)))
+    except (Exception, SystemExit) as exc:
+        failure = DownloadError(_describe_failure(exc, credentials, slug))
     if failure is not None:
         # Raised outside the except block: no chained client traceback (which might quote a secret).
         raise failure

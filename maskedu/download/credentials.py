@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import stat
 import sys
@@ -260,61 +259,3 @@ def redact(text: str, secrets: set[str] | None = None) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
-
-
-class _RedactingFilter(logging.Filter):
-    """Rewrites log records that contain a credential (message, arguments or traceback)."""
-
-    def __init__(self, secrets: set[str]):
-        super().__init__()
-        self.secrets = secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record: leave it to logging's own error handling
-            return True
-        if record.exc_info:
-            message = message + "\n" + logging.Formatter().formatException(record.exc_info)
-            record.exc_info = None
-            record.exc_text = None
-        redacted = redact(message, self.secrets)
-        if redacted != message or record.args:
-            record.msg, record.args = redacted, None
-        return True
-
-
-class _RedactingLogs:
-    """While the Kaggle client runs, scrub credentials from what its loggers (and the root handlers) emit.
-
-    ``refresh()`` covers loggers and handlers created since (importing ``kaggle`` creates both).
-    """
-
-    PREFIXES = ("kaggle", "kagglesdk", "urllib3", "requests")
-
-    def __init__(self) -> None:
-        self.filter = _RedactingFilter(secret_values())
-        self.targets: list[logging.Filterer] = []
-
-    def refresh(self) -> None:
-        candidates: list[logging.Filterer] = [logging.getLogger(p) for p in self.PREFIXES]
-        candidates += [
-            logger
-            for name, logger in list(logging.root.manager.loggerDict.items())
-            if isinstance(logger, logging.Logger) and name.split(".")[0] in self.PREFIXES
-        ]
-        candidates += list(logging.root.handlers)
-        for target in candidates:
-            if not any(target is t for t in self.targets):
-                target.addFilter(self.filter)
-                self.targets.append(target)
-
-    def __enter__(self) -> "_RedactingLogs":
-        self.refresh()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for target in self.targets:
-            target.removeFilter(self.filter)
-        self.targets.clear()
-
