@@ -661,7 +661,11 @@ def search_pattern(
 
 def draw_boxes(image: np.ndarray, boxes: np.ndarray, *, color: tuple[int, int, int] = (0, 255, 0), scores: Sequence[float] | None = None,
                thickness: int | None = None) -> np.ndarray:
-    """A copy of ``image`` with xyxy ``boxes`` drawn (and their scores, when given)."""
+    """A copy of ``image`` with xyxy ``boxes`` burnt into its pixels (and their scores, when given).
+
+    An array, for image grids and widgets that show arrays; to draw boxes on a matplotlib figure, use
+    :func:`maskedu.plotting.show_boxes`, the package's box drawer.
+    """
     out = as_rgb_array(image).copy()
     thickness = thickness or max(2, int(round(max(out.shape[:2]) / 250)))
     for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, dtype=np.int64).reshape(-1, 4)):
