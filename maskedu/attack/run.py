@@ -18,6 +18,7 @@ An attack is a search over candidates; what every search shares lives here, so t
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -268,8 +269,6 @@ def check_unseen_faces(predict: Any, images: np.ndarray) -> None:
     :func:`maskedu.model.load_model` attach it); any other predict function is left alone. An attack on a
     training face reported as held out would overstate how fragile the model is on new faces.
     """
-    import sys
-
     model_module = sys.modules.get("maskedu.model")
     check = getattr(model_module, "check_unseen", None)
     if check is None:  # the training stage was never imported: no model here carries a split record
