@@ -465,7 +465,7 @@ def adversarial_finetune(model: Any, images: Any, labels: Any, *, epsilon: float
     tf.random.set_seed(seed)
     rng = np.random.default_rng(seed)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)  # plain Python control flow only
     def craft(x, y):
         if method == "fgsm":
             adv = tf.clip_by_value(x + tf.random.uniform(tf.shape(x), -eps, eps), 0.0, 255.0)
@@ -482,7 +482,7 @@ def adversarial_finetune(model: Any, images: Any, labels: Any, *, epsilon: float
             adv = tf.clip_by_value(tf.round(adv), 0.0, 255.0)
         return adv
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)  # plain Python control flow only
     def train_step(x, y):
         adv = craft(x, y)
         with tf.GradientTape() as tape:

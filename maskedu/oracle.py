@@ -96,7 +96,7 @@ class Classifier:
 
             sub = self._predict._sub  # the model up to its logits layer, shared with the prediction function
 
-            @tf.function(reduce_retracing=True)
+            @tf.function(reduce_retracing=True, autograph=False)  # plain Python control flow only
             def grad(x, y, cw):
                 with tf.GradientTape() as tape:
                     tape.watch(x)
