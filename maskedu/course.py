@@ -35,7 +35,7 @@ from typing import Any, Iterator, Sequence
 from .common import MaskeduError, ParameterError, check_int
 
 __all__ = [
-    "ASSIGNMENT", "GRADED_ENV", "Exercise", "notebooks_dir", "notebook_paths", "copy_notebooks", "exercises",
+    "ASSIGNMENT", "GRADED_ENV", "INSTALL_CELL", "CourseError", "Exercise", "notebooks_dir", "notebook_paths", "copy_notebooks", "exercises",
     "source_notebook", "release", "grade", "add_course_commands",
 ]
 
@@ -50,6 +50,16 @@ _GRADED_CELL = (
     "# Graded assignment: hints and solutions are switched off here (maskedu honours MASKEDU_GRADED).\n"
     "import os\n"
     f"os.environ[{GRADED_ENV!r}] = '1'"
+)
+
+#: The first code cell every notebook should start with: on a hosted service (Colab, a hub without maskedu)
+#: it installs the package; where maskedu is importable it does nothing. ``MASKEDU_PIP_SPEC`` names what to
+#: install (a wheel's path or URL) when the package index has no maskedu.
+INSTALL_CELL = (
+    "import importlib.util, os, subprocess, sys\n"
+    "if importlib.util.find_spec('maskedu') is None:  # a hosted notebook without maskedu: install it once\n"
+    "    subprocess.check_call([sys.executable, '-m', 'pip', 'install', '--quiet',\n"
+    "                           os.environ.get('MASKEDU_PIP_SPEC', 'maskedu')])"
 )
 
 
@@ -99,7 +109,8 @@ def copy_notebooks(dest: str | os.PathLike, *, overwrite: bool = False) -> list[
     """Copy the self-learner notebooks into ``dest``; refuses to replace a notebook unless ``overwrite``.
 
     >>> import tempfile
-    >>> [p.name for p in copy_notebooks(tempfile.mkdtemp())][:1]
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     [p.name for p in copy_notebooks(folder)][:1]
     ['01_get_the_data.ipynb']
     """
     dest = Path(dest)
@@ -125,6 +136,7 @@ class Exercise:
     question: str      # "q1"
     argument: str      # "counts": what the cell passes to check(), evaluated again by the instructor test
     cell: int          # index of the exercise cell in the self-learner notebook
+    setup: str = ""    # the import lines the exercise cell starts with, kept above the solution
 
     @property
     def grade_id(self) -> str:
@@ -149,6 +161,18 @@ def _check_argument(source: str, module: str, question: str, where: str) -> str:
     raise CourseError(f"{where}: found no {module}.{question}.check(answer) call with an answer to grade.")
 
 
+def _leading_imports(source: str) -> str:
+    """The import statements an exercise cell starts with (``from maskedu.exercises import nb06, ____``)."""
+    body = ast.parse(source).body
+    lines = source.splitlines()
+    end = 0
+    for node in body:
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            break
+        end = node.end_lineno
+    return "\n".join(lines[:end]).strip()
+
+
 def exercises(path: str | os.PathLike) -> list[Exercise]:
     """The exercise cells of a self-learner notebook (code cells calling ``nbXX.qN.check(answer)``)."""
     import nbformat
@@ -167,7 +191,7 @@ def exercises(path: str | os.PathLike) -> list[Exercise]:
                               f"({sorted('.'.join(c) for c in calls)}); give each question its own cell.")
         module, question = calls.pop()
         argument = _check_argument(cell.source, module, question, f"{path.name}, cell {i}")
-        found.append(Exercise(path.stem, module, question, argument, i))
+        found.append(Exercise(path.stem, module, question, argument, i, _leading_imports(cell.source)))
     return found
 
 
@@ -207,7 +231,9 @@ def source_notebook(path: str | os.PathLike, *, points: int = 1, graded: bool = 
     by_cell = {ex.cell: ex for ex in exercises(path)}
     cells = []
     if graded:
-        cells.append(nbformat.v4.new_code_cell(_GRADED_CELL, metadata=_meta(f"{path.stem[:2]}_graded", locked=True)))
+        # not an nbgrader cell (grading needs no record of it), but neither editable nor deletable
+        cells.append(nbformat.v4.new_code_cell(_GRADED_CELL, metadata={"editable": False, "deletable": False,
+                                                                       "tags": ["maskedu-graded"]}))
     for i, cell in enumerate(nb.cells):
         cell = copy.deepcopy(cell)
         if cell.cell_type == "code":
@@ -217,7 +243,8 @@ def source_notebook(path: str | os.PathLike, *, points: int = 1, graded: bool = 
             cell.metadata.update(_meta(f"{path.stem[:2]}_cell{i:02d}", locked=True))
             cells.append(cell)
             continue
-        cell.source = f"### BEGIN SOLUTION\n{ex.solution_text().rstrip()}\n### END SOLUTION"
+        setup = f"{ex.setup}\n\n" if ex.setup else ""
+        cell.source = f"{setup}### BEGIN SOLUTION\n{ex.solution_text().rstrip()}\n### END SOLUTION"
         cell.metadata.update(_meta(ex.grade_id, solution=True))
         cells.append(cell)
         cells.append(nbformat.v4.new_code_cell(_test_source(ex, points),
@@ -248,10 +275,10 @@ def _environment(**values: str | None) -> Iterator[None]:
 
 
 def _require_nbgrader() -> None:
-    try:
-        import nbgrader  # noqa: F401
-    except ImportError:
-        raise CourseError("The course commands need nbgrader: pip install 'maskedu[course]' (or pip install nbgrader).") from None
+    import importlib.util
+
+    if importlib.util.find_spec("nbgrader") is None:
+        raise CourseError("The course commands need nbgrader: pip install 'maskedu[course]' (or pip install nbgrader).")
 
 
 def _api(root: Path, timeout: int = 600):
@@ -262,6 +289,7 @@ def _api(root: Path, timeout: int = 600):
     config = Config()
     config.CourseDirectory.root = str(root)
     config.CourseDirectory.course_id = "maskedu"
+    config.Exchange.root = str(root / "exchange")  # unused; nbgrader's default is a system folder
     config.ClearSolutions.code_stub = {"python": _STUB}
     config.Execute.timeout = timeout
     config.Execute.kernel_name = "python3"
@@ -288,11 +316,13 @@ def _build_course(root: Path, paths: Sequence[Path], *, points: int, graded: boo
 
     source = root / "source" / ASSIGNMENT
     source.mkdir(parents=True)
-    stubs: dict[str, str] = {}
+    stubs: dict[str, tuple[str, str]] = {}  # grade_id -> (what nbgrader must leave, the shipped blank or stub)
     for path in paths:
         nbformat.write(source_notebook(path, points=points, graded=graded), source / path.name)
         original = nbformat.read(path, as_version=4)
-        stubs.update({ex.grade_id: original.cells[ex.cell].source for ex in exercises(path)})
+        for ex in exercises(path):
+            left = f"{ex.setup}\n\n{_STUB}" if ex.setup else _STUB
+            stubs[ex.grade_id] = (left, original.cells[ex.cell].source)
     api = _api(root)
     _run("generate_assignment", api.generate_assignment(ASSIGNMENT))
     return api, stubs
@@ -326,14 +356,23 @@ def release(out: str | os.PathLike, *, notebooks: Sequence[str] | None = None, p
             for cell in nb.cells:
                 meta = cell.metadata.get("nbgrader", {})
                 if meta.get("solution"):
-                    if cell.source.strip() != _STUB:
+                    left, shipped = stubs[meta["grade_id"]]
+                    if cell.source.strip() != left:
                         raise CourseError(f"{path.name}: nbgrader left more than its stub in {meta.get('grade_id')}; "
                                           "the release is not written.")
-                    cell.source = stubs[meta["grade_id"]]
+                    cell.source = shipped
                     meta["checksum"] = compute_checksum(cell)
             nbformat.write(nb, out / path.name)
             written.append(out / path.name)
     return written
+
+
+def _problem(result: dict) -> str:
+    """The gist of a failed nbgrader step: its last error line."""
+    lines = [line.strip() for line in (result.get("log") or result.get("error") or "").splitlines()
+             if line.strip() and "see the the above traceback" not in line]
+    errors = [line for line in lines if "Error" in line or "[ERROR]" in line]
+    return (errors or lines or ["no message"])[-1]
 
 
 def _submissions(submissions: Path, names: set[str]) -> dict[str, list[Path]]:
@@ -387,21 +426,30 @@ def grade(submissions: str | os.PathLike, out: str | os.PathLike, *, timeout: in
             PATH=_path_with_scripts()):
         root = Path(tmp)
         _build_course(root, paths, points=points, graded=False)
+        questions = {p.name: [e.grade_id for e in exercises(p)] for p in paths}
         api = _api(root, timeout=timeout)
         for student, notebooks in found.items():
             target = root / "submitted" / student / ASSIGNMENT
             target.mkdir(parents=True)
             for nb_path in notebooks:
                 shutil.copyfile(nb_path, target / nb_path.name)
-            _run(f"autograde ({student})", api.autograde(ASSIGNMENT, student))
+            result = api.autograde(ASSIGNMENT, student)
+            if not result.get("success"):  # one unreadable submission must not stop the class's grading
+                problem = _problem(result)
+                print(f"maskedu course grade: {student}'s submission could not be graded: {problem}", file=sys.stderr)
+                rows.extend({"student": student, "notebook": nb_path.stem, "question": grade_id, "points": 0.0,
+                             "max_points": float(points), "message": f"not graded: {problem}"}
+                            for nb_path in notebooks for grade_id in questions[nb_path.name])
+                continue
             _run(f"generate_feedback ({student})", api.generate_feedback(ASSIGNMENT, student))
             for nb_path in notebooks:
                 graded_nb = nbformat.read(root / "autograded" / student / ASSIGNMENT / nb_path.name, as_version=4)
                 messages = _messages(graded_nb)
                 scores = _cell_scores(root, student, nb_path.stem)
-                for grade_id, message in messages.items():
-                    score, max_score = scores.get(grade_id, (0.0, float(points)))
-                    rows.append({"student": student, "notebook": nb_path.stem, "question": grade_id.removesuffix("_test"),
+                for grade_id in questions[nb_path.name]:
+                    score, max_score = scores.get(f"{grade_id}_test", (0.0, float(points)))
+                    message = messages.get(f"{grade_id}_test", "the graded test cell is missing from the submission")
+                    rows.append({"student": student, "notebook": nb_path.stem, "question": grade_id,
                                  "points": score, "max_points": max_score, "message": message})
             feedback = out / "feedback" / student
             feedback.mkdir(parents=True, exist_ok=True)

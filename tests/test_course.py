@@ -23,8 +23,8 @@ GRADED = ["01_get_the_data", "06_adversarial_mask_pattern"]  # the two cheapest 
 
 # A typical mistake per notebook: (question's grade id, the wrong cell, words of the check's specific message).
 MISTAKES = {
-    "01_get_the_data": ("nb01_q2", "def box_from_csv_row(row):\n    name, x1, x2, y1, y2, classname = row\n"
-                        "    return int(x1), int(x2), int(y1), int(y2)\n\nnb01.q2.check(box_from_csv_row);",
+    "01_get_the_data": ("nb01_q2", "def box_from_csv_row(row):\n    name, x1, x2, y1, y2, classname = row  # the header's names\n"
+                        "    return int(x1), int(y1), int(x2), int(y2)\n\nnb01.q2.check(box_from_csv_row);",
                         "header's order"),
     "06_adversarial_mask_pattern": ("nb06_q1", "import math\n\ndef accept_probability(delta, temperature):\n"
                                     "    if delta >= 0:\n        return 1.0\n    return math.exp(-delta / temperature)\n\n"
@@ -52,7 +52,7 @@ def _solution_lines(path: Path) -> set[str]:
 
 def test_every_notebook_has_exercises():
     paths = course.notebook_paths()
-    assert [p.name[:2] for p in paths] == ["01", "02", "03", "04", "05", "06"]
+    assert [p.name[:2] for p in paths][:6] == ["01", "02", "03", "04", "05", "06"]
     for path in paths:
         found = course.exercises(path)
         assert found, f"{path.name} has no exercise cell"
@@ -105,7 +105,8 @@ def test_graded_release_switches_hints_and_solutions_off(tmp_path):
     course.release(tmp_path / "r", notebooks=["06"], graded=True)
     nb = nbformat.read(tmp_path / "r" / "06_adversarial_mask_pattern.ipynb", as_version=4)
     assert f"os.environ[{course.GRADED_ENV!r}] = '1'" in nb.cells[0].source
-    assert nb.cells[0].metadata["nbgrader"]["locked"] is True
+    assert (nb.cells[0].metadata["editable"], nb.cells[0].metadata["deletable"]) == (False, False)
+    assert [c.metadata.get("tags") for c in nb.cells].count(["maskedu-graded"]) == 1
 
 
 @pytest.mark.xfail(strict=True, reason="maskedu.exercises._core does not honour MASKEDU_GRADED yet "
@@ -121,6 +122,31 @@ def test_graded_switch_hides_the_solution(monkeypatch, capsys):
     assert "switched off" in shown
 
 
+def test_install_cell_does_nothing_where_maskedu_is_installed(monkeypatch):
+    import subprocess as sp
+
+    def no_install(*args, **kwargs):
+        raise AssertionError(f"the install cell ran {args}")
+
+    monkeypatch.setattr(sp, "check_call", no_install)
+    exec(course.INSTALL_CELL, {})
+    calls = []
+    monkeypatch.setattr(sp, "check_call", lambda cmd: calls.append(cmd))
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)  # a hosted service without maskedu
+    monkeypatch.setenv("MASKEDU_PIP_SPEC", "/wheels/maskedu-0.1.0-py3-none-any.whl")
+    exec(course.INSTALL_CELL, {})
+    assert calls == [[sys.executable, "-m", "pip", "install", "--quiet", "/wheels/maskedu-0.1.0-py3-none-any.whl"]]
+
+
+@pytest.mark.xfail(strict=True, reason="the notebooks do not start with course.INSTALL_CELL yet (the notebooks' "
+                   "owners add it as the first code cell); remove this mark once they do")
+def test_every_notebook_first_code_cell_installs_maskedu_when_missing():
+    for path in course.notebook_paths():
+        nb = nbformat.read(path, as_version=4)
+        first = next(c for c in nb.cells if c.cell_type == "code")
+        assert first.source.strip() == course.INSTALL_CELL, path.name
+
+
 def _submission(release: Path, notebook: str, answers: dict[str, str]) -> nbformat.NotebookNode:
     nb = nbformat.read(release / f"{notebook}.ipynb", as_version=4)
     for cell in nb.cells:
@@ -131,19 +157,29 @@ def _submission(release: Path, notebook: str, answers: dict[str, str]) -> nbform
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's gradebook under SQLAlchemy 2.1
 def test_grade_three_submissions_end_to_end(released, tmp_path):
     subs = tmp_path / "submitted"
     for notebook in GRADED:
         path = course.notebooks_dir() / f"{notebook}.ipynb"
-        solutions = {ex.grade_id: ex.solution_text() for ex in course.exercises(path)}
+        found = {ex.grade_id: ex for ex in course.exercises(path)}
+        solutions = {k: f"{ex.setup}\n\n{ex.solution_text()}" for k, ex in found.items()}
         wrong_id, wrong_cell, _ = MISTAKES[notebook]
-        for student, answers in [("alice", {}), ("bob", solutions), ("carol", {**solutions, wrong_id: wrong_cell})]:
+        wrong = {wrong_id: f"{found[wrong_id].setup}\n\n{wrong_cell}"}
+        for student, answers in [("alice", {}), ("bob", solutions), ("carol", {**solutions, **wrong})]:
             (subs / student).mkdir(parents=True, exist_ok=True)
             nbformat.write(_submission(released, notebook, answers), subs / student / f"{notebook}.ipynb")
+
+    (subs / "dave").mkdir()
+    (subs / "dave" / f"{GRADED[0]}.ipynb").write_text("{ not a notebook")  # an unreadable file: graded 0, the rest go on
 
     csv_path = course.grade(subs, tmp_path / "graded", timeout=300)
     rows = list(csv.DictReader(open(csv_path, encoding="utf-8")))
     print(csv_path.read_text())
+    dave = [r for r in rows if r["student"] == "dave"]
+    assert [r["question"] for r in dave] == ["nb01_q1", "nb01_q2", "nb01_q3"]
+    assert all(float(r["points"]) == 0 and r["message"].startswith("not graded: ") for r in dave), dave
+    rows = [r for r in rows if r["student"] != "dave"]
     assert {(r["student"], r["notebook"]) for r in rows} == {(s, n) for s in ("alice", "bob", "carol") for n in GRADED}
     total = {s: sum(float(r["points"]) for r in rows if r["student"] == s) for s in ("alice", "bob", "carol")}
     most = sum(float(r["max_points"]) for r in rows if r["student"] == "bob")
@@ -218,5 +254,5 @@ def test_wheel_carries_the_notebooks(tmp_path):
               env={**os.environ, "PYTHONPATH": ""}).stdout.splitlines()
     assert out[0].startswith(str(venv)), out  # the installed package, not the checkout
     assert out[1].startswith(str(venv)) and out[1].endswith("share/maskedu/notebooks"), out
-    assert int(out[2]) == 6
+    assert int(out[2]) == len(course.notebook_paths())
     assert sorted(p.name for p in (tmp_path / "copied").glob("*.ipynb")) == [p.name for p in course.notebook_paths()]
