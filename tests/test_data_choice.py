@@ -195,3 +195,16 @@ def test_derived_data_of_a_chosen_folder_has_its_own_key_and_forget_deletes_it(t
     keyed = common.data_dir() / "models" / key
     _split_file(keyed / "resnet.keras", ["images/zzz.png"])
     assert keyed in dl.forget(mine) and not keyed.exists()
+
+
+def test_fast_mode_keeps_an_even_spread_of_a_chosen_folder(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "many"
+    for i in range(60):
+        _png(root / ("with_mask" if i < 40 else "without_mask") / f"{i:02d}.png", i, size=(20, 16))
+    monkeypatch.setattr(dl.choose, "FAST_IMAGES", 10)
+    monkeypatch.setenv("MASKEDU_FAST", "1")
+    ds = dl.get_dataset(root)
+    assert len(ds) == 10 and set(ds.class_counts()) == {"with_mask", "without_mask"}
+    assert "Fast mode (MASKEDU_FAST=1) uses 10 of its 60 images" in capsys.readouterr().out
+    monkeypatch.delenv("MASKEDU_FAST")
+    assert len(dl.get_dataset(root, verbose=False)) == 60

@@ -12,6 +12,7 @@ written under the data folder (``data/crops``, ``data/models``), and :func:`forg
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import json
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 
 #: The environment variable that picks the course's data: a folder, or a slug of :data:`DATASETS`.
 DATASET_ENV = "MASKEDU_DATASET"
+
+#: How many images of a chosen folder fast mode keeps.
+FAST_IMAGES = 48
 
 _LAYOUT_NAMES = {"kaggle": "the Kaggle (Wobot) layout", "voc": "PASCAL VOC", "folders": "class folders"}
 
@@ -97,6 +101,10 @@ def _folder_dataset(root: Path, chosen_by: str, verbose: bool, *, source: str = 
     dataset.source = source
     layout = _LAYOUT_NAMES.get(dataset.layout, dataset.layout)
     why = f"Chosen by {chosen_by}: {len(dataset)} images in {layout}." + _left_out(dataset)
+    if common.is_fast() and len(dataset) > FAST_IMAGES:  # evenly spread, so every class folder keeps its share
+        keep = sorted({round(i * (len(dataset) - 1) / (FAST_IMAGES - 1)) for i in range(FAST_IMAGES)})
+        why += f"\nFast mode (MASKEDU_FAST=1) uses {len(keep)} of its {len(dataset)} images, spread evenly."
+        dataset = dataclasses.replace(dataset, images=[dataset.images[i] for i in keep])
     dataset.report.notes.append(f"data source: {root} ({chosen_by})")
     if verbose:
         name = known_dataset(source).slug if source in DATASETS else root.name
@@ -109,7 +117,8 @@ def get_dataset(path: str | os.PathLike | None = None, prefer: str | None = None
     """The dataset every notebook uses, with a banner saying which one and why.
 
     ``path`` (or ``MASKEDU_DATASET=<folder>``) runs the course on that folder, in any layout
-    :func:`maskedu.annotations.load_dataset` detects. ``dataset`` (or ``MASKEDU_DATASET=<slug>``) is a
+    :func:`maskedu.annotations.load_dataset` detects (in fast mode, :data:`FAST_IMAGES` of its images spread
+    evenly). ``dataset`` (or ``MASKEDU_DATASET=<slug>``) is a
     Kaggle dataset of :data:`~maskedu.download.DATASETS`, downloaded once (``maskedu download --dataset``).
     Otherwise (``prefer=None``): the paper's Kaggle dataset if it is installed under the data folder, else
     a download when credentials exist (falling back to the sample, with the reason, if it fails), else the
