@@ -932,6 +932,68 @@ def _xml_text(node, tag: str) -> str | None:
     return None if found is None or found.text is None else found.text.strip()
 
 
+def _read_voc_xml(xf: Path, ann_dir: Path, report: LoadReport):
+    """The root element of one VOC annotation file, or None (reported) for a special, non-XML or malformed file."""
+    if _is_special(xf):  # parsing a FIFO would wait forever
+        report.drop(f"{ann_dir.name}/{xf.name}", REASON_NOT_REGULAR)
+        return None
+    if xf.suffix.lower() != ".xml":
+        report.drop(f"{ann_dir.name}/{xf.name}", "not an XML annotation file")
+        return None
+    try:
+        return ET.parse(xf).getroot()
+    except (ET.ParseError, OSError) as exc:
+        report.drop(xf.name, "malformed XML file")
+        report.notes.append(f"{xf.name}: {exc}")
+        return None
+
+
+def _voc_image(xf: Path, filename: str, on_disk: dict[str, Path], by_stem: dict[str, list[Path]]) -> tuple[Path, str] | None:
+    """The image an XML file annotates and how it was matched: by ``<filename>``, by the XML file's own name,
+    or by ``<filename>``'s stem; None when no image fits. ``<filename>`` wins unless it names another
+    image than the XML file's own name does."""
+    own = by_stem.get(xf.stem, [])
+    named = on_disk.get(filename)
+    if named is not None and (named.stem == xf.stem or not own):
+        return named, "<filename>"
+    if own:
+        return own[0], "the XML file's own name"
+    if filename and by_stem.get(Path(filename).stem):
+        return by_stem[Path(filename).stem][0], "<filename>'s stem"
+    return None
+
+
+def _voc_size_mismatch(node, xf: Path, width: int, height: int) -> str | None:
+    """A note when the XML's ``<size>`` disagrees with the image file (whose size is used either way)."""
+    xml_w, xml_h = _xml_text(node, "size/width"), _xml_text(node, "size/height")
+    try:
+        if xml_w and xml_h and float(xml_w) > 0 and (int(float(xml_w)), int(float(xml_h))) != (width, height):
+            return f"{xf.name}: <size> {xml_w}x{xml_h}, file {width}x{height}"
+    except (ValueError, OverflowError):  # not a number, NaN or infinite: the file's size is used anyway
+        pass
+    return None
+
+
+def _voc_boxes(
+    node, xf: Path, cmap: Mapping[str, str | None], width: int, height: int, report: LoadReport, overshoot: list[float],
+) -> list[FaceBox]:
+    """The checked boxes of every ``<object>``; malformed objects and unusable boxes are reported."""
+    boxes: list[FaceBox] = []
+    for i, obj in enumerate(node.findall("object")):
+        item = f"{xf.name} object {i}"
+        name = _xml_text(obj, "name")
+        bb = obj.find("bndbox")
+        if not name or bb is None:
+            report.drop(item, "malformed object in XML (no name or bndbox)")
+            continue
+        raw = [_xml_text(bb, t) for t in ("xmin", "ymin", "xmax", "ymax")]
+        if any(v is None for v in raw):
+            report.drop(item, REASON_MALFORMED_BOX)
+            continue
+        _add_box(report, boxes, raw, name, cmap, width, height, item, overshoot)
+    return boxes
+
+
 def load_voc(root: str | Path, class_map: Mapping[str, str | None] | None = None, *, verbose: bool = False) -> Dataset:
     """Load a PASCAL VOC dataset: ``root/images/`` plus one ``root/annotations/<name>.xml`` per image.
 
@@ -960,7 +1022,6 @@ def load_voc(root: str | Path, class_map: Mapping[str, str | None] | None = None
     by_stem: dict[str, list[Path]] = {}
     for p in on_disk.values():
         by_stem.setdefault(p.stem, []).append(p)
-    xmls = [p for p in _listdir(ann_dir) if not p.is_dir()]
     refused: list[str] = []
     matched_by: Counter = Counter()
     disagree: list[str] = []
@@ -968,34 +1029,17 @@ def load_voc(root: str | Path, class_map: Mapping[str, str | None] | None = None
     images: list[ImageRecord] = []
     overshoot: list[float] = []
     size_mismatch: list[str] = []
-    for xf in xmls:
-        if _is_special(xf):  # parsing a FIFO would wait forever
-            report.drop(f"{ann_dir.name}/{xf.name}", REASON_NOT_REGULAR)
+    for xf in [p for p in _listdir(ann_dir) if not p.is_dir()]:
+        node = _read_voc_xml(xf, ann_dir, report)
+        if node is None:
             continue
-        if xf.suffix.lower() != ".xml":
-            report.drop(f"{ann_dir.name}/{xf.name}", "not an XML annotation file")
-            continue
-        try:
-            tree = ET.parse(xf)
-        except (ET.ParseError, OSError) as exc:
-            report.drop(xf.name, "malformed XML file")
-            report.notes.append(f"{xf.name}: {exc}")
-            continue
-        node = tree.getroot()
-        filename = _xml_text(node, "filename") or ""
-        filename = re.split(r"[\\/]", filename)[-1]
-        own = by_stem.get(xf.stem, [])
-        named = on_disk.get(filename)
-        if named is not None and (named.stem == xf.stem or not own):
-            path, how = named, "<filename>"
-        elif own:
-            path, how = own[0], "the XML file's own name"
-        elif filename and by_stem.get(Path(filename).stem):
-            path, how = by_stem[Path(filename).stem][0], "<filename>'s stem"
-        else:
+        filename = re.split(r"[\\/]", _xml_text(node, "filename") or "")[-1]
+        match = _voc_image(xf, filename, on_disk, by_stem)
+        if match is None:
             n_obj = len(node.findall("object"))
             report.drop(f"{xf.name} ({_n(n_obj, 'box')}; <filename> {filename!r})", "image file missing")
             continue
+        path, how = match
         matched_by[how] += 1
         if path.name != filename:
             disagree.append(f"{xf.name}: <filename> {filename!r}, used {path.name}")
@@ -1008,25 +1052,10 @@ def load_voc(root: str | Path, class_map: Mapping[str, str | None] | None = None
         except ImageError as exc:
             _drop_image(report, path.name, exc, refused)
             continue
-        xml_w, xml_h = _xml_text(node, "size/width"), _xml_text(node, "size/height")
-        try:
-            if xml_w and xml_h and float(xml_w) > 0 and (int(float(xml_w)), int(float(xml_h))) != (width, height):
-                size_mismatch.append(f"{xf.name}: <size> {xml_w}x{xml_h}, file {width}x{height}")
-        except (ValueError, OverflowError):  # not a number, NaN or infinite: the file's size is used anyway
-            pass
-        boxes: list[FaceBox] = []
-        for i, obj in enumerate(node.findall("object")):
-            item = f"{xf.name} object {i}"
-            name = _xml_text(obj, "name")
-            bb = obj.find("bndbox")
-            if not name or bb is None:
-                report.drop(item, "malformed object in XML (no name or bndbox)")
-                continue
-            raw = [_xml_text(bb, t) for t in ("xmin", "ymin", "xmax", "ymax")]
-            if any(v is None for v in raw):
-                report.drop(item, REASON_MALFORMED_BOX)
-                continue
-            _add_box(report, boxes, raw, name, cmap, width, height, item, overshoot)
+        mismatch = _voc_size_mismatch(node, xf, width, height)
+        if mismatch:
+            size_mismatch.append(mismatch)
+        boxes = _voc_boxes(node, xf, cmap, width, height, report, overshoot)
         used[path] = xf.name
         if not boxes:
             report.drop(path.name, "image has no usable box")
