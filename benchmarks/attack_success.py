@@ -84,7 +84,7 @@ def _crops(data: str | None, *, fallback: str = "whole", seed: int = 0):
     if folder is None:
         sys.exit("no --data FOLDER given and ../shared/realfaces is absent.")
     ds = load_class_folders(folder)
-    crops = crop_faces(ds, fallback=fallback, progress=False)
+    crops = crop_faces(ds, fallback=fallback, verbose=False)
     photos = np.array([str(r.path) for r in ds.images])
     names = list(crops.class_names)
     plabels = np.array([names.index(r.label) if r.label in names else -1 for r in ds.images])

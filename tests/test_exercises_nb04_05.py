@@ -185,3 +185,22 @@ def test_nb05_q3_is_about_label_smoothing_not_about_this_run():
     p = np.linspace(0.5, 0.9999, 20001)
     loss = -target * np.log(p) - (1 - target) * np.log(1 - p)
     assert math.isclose(p[np.argmin(loss)], 0.95, abs_tol=1e-3)
+
+
+@pytest.mark.parametrize("question, name, first", [
+    (nb04.q2, "float32_probability", "For the margin 0.0"),
+    (nb05.q1, "margin_from_probability", "For p = 0.9"),
+])
+def test_single_number_questions_refuse_a_value_and_a_non_number(question, name, first):
+    ok, msg = _msg(question, 0.5)
+    assert not ok and msg == f"You passed float 0.5. Pass your function itself ({name}, without brackets)."
+    ok, msg = _msg(question, lambda x: [x, x])
+    assert not ok and msg.startswith(f"{first} your function returned [") and msg.endswith("; return one number.")
+    ok, msg = _msg(question, lambda x: None)
+    assert not ok and msg == f"{first} your function returned None; return one number."
+
+
+def test_function_questions_refuse_a_value():
+    for question, name in ((nb04.q1, "my_perturb"), (nb05.q2, "success_rate")):
+        ok, msg = _msg(question, 3)
+        assert not ok and msg == f"You passed int 3. Pass your function itself ({name}, without brackets)."
