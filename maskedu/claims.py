@@ -54,6 +54,8 @@ __all__ = [
     "format_value",
     "PAPER_CITATION",
     "check_column_quirk",
+    "check_nothing_dropped_silently",
+    "check_hill_climbing",
     "check_masked_faces_missed",
     "check_found_more",
     "check_iou",
@@ -468,6 +470,66 @@ def check_column_quirk(root: Any, *, min_rows: int = 5, display: bool = True) ->
                  enough=rows >= min_rows, display=display)
 
 
+def check_nothing_dropped_silently(dataset: Any, *, display: bool = True) -> Claim:
+    """Check notebook 01's "nothing is dropped silently" on a loaded Kaggle-layout ``dataset``: every entry of
+    every per-image JSON annotation file on disk, read here independently of the loader, is either a box the
+    loader kept or an item of ``dataset.report.dropped`` (the entry itself, its whole image, or its unreadable
+    file). Contradicted when any entry is in neither; too little data for other layouts or no JSON file.
+
+    >>> check_nothing_dropped_silently(ds)      # doctest: +SKIP
+    """
+    import json
+    import re
+    from pathlib import Path
+
+    from .annotations import find_kaggle_layout
+
+    statement = ("nothing is dropped silently: every box of the annotation files is either kept or listed in the "
+                 "report with its reason")
+    layout = find_kaggle_layout(Path(dataset.root)) if getattr(dataset, "layout", None) == "kaggle" else None
+    files = sorted(f for f in layout.annotations_dir.iterdir() if f.suffix.lower() == ".json") \
+        if layout is not None and layout.annotations_dir is not None and layout.annotations_dir.is_dir() else []
+    if not files:
+        return judge(statement, None, figures={"annotation files": 0},
+                     detail="only the Kaggle layout's JSON files are counted, and this dataset has none", display=display)
+    kept = {}
+    for record in dataset.images:
+        kept[record.path.name.lower()] = kept.get(record.path.name.lower(), 0) + len(record.boxes)
+        kept.setdefault(record.path.stem.lower(), kept[record.path.name.lower()])
+    items = [str(item) for item, _ in dataset.report.dropped]
+    entries = n_kept = n_dropped = 0
+    unaccounted: list[str] = []
+    for f in files:
+        base = f.name[: -len(f.suffix)]
+        listed = sum(1 for item in items if item.startswith(f"{f.name}["))
+        whole = any(item == f"annotations/{f.name}" or re.fullmatch(rf"{re.escape(base)}(\.\w+)?( \(.*\))?", item)
+                    for item in items)  # the file itself, or its image (by name, or by stem when the file is 2756.json)
+        try:
+            doc = json.loads(f.read_text(encoding="utf-8"))
+            n = len(doc.get("Annotations", [])) if isinstance(doc, dict) and isinstance(doc.get("Annotations", []), list) else None
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            n = None
+        if n is None:  # a file the loader cannot read either: it must be listed itself
+            if not whole:
+                unaccounted.append(f.name)
+            continue
+        entries += n
+        k = kept.get(base.lower(), 0)
+        n_kept += k
+        n_dropped += listed
+        if k + listed == n:
+            continue
+        if k == 0 and whole:  # the whole image was listed (its file missing, unreadable, or no usable box)
+            n_dropped += n - listed
+            continue
+        unaccounted.append(f"{f.name} ({n} entries: {k} kept, {listed} listed)")
+    return judge(statement, not unaccounted,
+                 figures={"annotation files": len(files), "boxes in them": entries, "kept": n_kept,
+                          "listed as dropped": n_dropped, "unaccounted for": len(unaccounted)},
+                 detail=("" if not unaccounted else "not accounted for: " + ", ".join(unaccounted[:3])
+                         + (", ..." if len(unaccounted) > 3 else "")), display=display)
+
+
 def _fisher_less(a_hit: int, a_n: int, b_hit: int, b_n: int) -> float:
     """One-sided Fisher exact test: the chance of a share as low as a_hit/a_n against b_hit/b_n by luck."""
     from scipy.stats import fisher_exact
@@ -779,3 +841,35 @@ def check_rate(statement: str, successes: int, n: int, *, above: float | None = 
     detail = f"threshold from {source}" if source else ""
     return _judge_share(statement, successes, n, threshold, most=above is not None, min_n=min_n, figures=figures,
                         detail=detail, display=display)
+
+
+def check_hill_climbing(histories: Any, *, after: int = 10, name: str = "very fast cooling", min_iterations: int = 20,
+                        display: bool = True) -> Claim:
+    """Check notebook 06's "after its first ``after`` iterations, ``name`` accepts no worse move: its current
+    fitness never falls (greedy hill climbing)" on the :class:`~maskedu.anneal.SearchHistory` of one or
+    more searches. Too little data when a search has fewer than ``min_iterations`` iterations.
+
+    >>> from maskedu.anneal import SearchHistory
+    >>> h = SearchHistory(fitness=[1.0, 2.0, 2.0], candidate_fitness=[1.0, 2.0, 0.5], accepted=[True, True, False],
+    ...                   initial_fitness=0.0)
+    >>> check_hill_climbing(h, after=0, min_iterations=3, display=False).verdict
+    'holds'
+    """
+    if hasattr(histories, "fitness") and hasattr(histories, "accepted"):
+        histories = [histories]
+    histories = list(histories)
+    after = _count("after", after)
+    if not histories or not all(hasattr(h, "fitness") and hasattr(h, "candidate_fitness") for h in histories):
+        raise ParameterTypeError("histories must be one SearchHistory (result.history) or a list of them.")
+    worse = falls = 0
+    for h in histories:
+        before = [h.initial_fitness] + list(h.fitness[:-1])
+        steps = list(zip(h.accepted, h.candidate_fitness, before, h.fitness))[after:]
+        worse += sum(1 for a, c, b, _ in steps if a and c < b)
+        falls += sum(1 for _, _, b, now in steps if now < b)
+    shortest = min(len(h.fitness) for h in histories)
+    return judge(f"after its first {after} iterations, {name} accepts no worse move: its current fitness never falls "
+                 "(greedy hill climbing)", worse == 0 and falls == 0,
+                 figures={"searches": len(histories), "iterations each": shortest,
+                          f"worse moves accepted after iteration {after}": worse, "falls of the current fitness": falls},
+                 enough=shortest >= min_iterations, display=display)

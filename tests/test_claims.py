@@ -162,6 +162,47 @@ def test_column_quirk_check_contradicted_when_the_csv_follows_its_header(sample_
     assert claims.check_column_quirk(root, display=False).contradicted
 
 
+def test_nothing_dropped_silently_check(sample_root, tmp_path):
+    import copy
+    import json
+    import shutil
+
+    from maskedu.annotations import find_kaggle_layout, load_annotations
+
+    ds = load_annotations(sample_root)
+    c = claims.check_nothing_dropped_silently(ds, display=False)
+    assert c.holds, c
+    assert c.figures["kept"] == c.figures["boxes in them"] == sum(len(r.boxes) for r in ds.images) > 0
+    # a loader that lost a box without a word: contradicted, naming the file
+    lost = copy.deepcopy(ds)
+    lost.images[0].boxes.pop()
+    c = claims.check_nothing_dropped_silently(lost, display=False)
+    assert c.contradicted and c.figures["unaccounted for"] == 1 and lost.images[0].path.name in c.detail
+    # a copy with a box the loader must drop (inverted), an image gone and a broken file: all listed, so it holds
+    root = tmp_path / "copy"
+    shutil.copytree(sample_root, root)
+    ann = find_kaggle_layout(root).annotations_dir
+    files = sorted(ann.glob("*.json"))
+    doc = json.loads(files[0].read_text())
+    x1, y1, x2, y2 = doc["Annotations"][0]["BoundingBox"]
+    doc["Annotations"][0]["BoundingBox"] = [x2, y2, x1, y1]
+    files[0].write_text(json.dumps(doc))
+    (find_kaggle_layout(root).images_dir / files[1].name[: -len(".json")]).unlink()
+    files[2].write_text("{not json")
+    damaged = load_annotations(root)
+    c = claims.check_nothing_dropped_silently(damaged, display=False)
+    assert c.holds, c
+    assert c.figures["listed as dropped"] >= 2 and c.figures["kept"] < c.figures["boxes in them"]
+    # the same damage with the report emptied: every dropped box is unaccounted for
+    silent = copy.deepcopy(damaged)
+    silent.report.dropped.clear()
+    assert claims.check_nothing_dropped_silently(silent, display=False).figures["unaccounted for"] == 3
+    # other layouts are not counted: too little data, never a silent "holds"
+    other = copy.deepcopy(ds)
+    other.layout = "folders"
+    assert claims.check_nothing_dropped_silently(other, display=False).verdict == TOO_LITTLE
+
+
 class _Report:
     def __init__(self, per_class, missed=(), no_face=()):
         self.per_class, self.missed, self.no_face = per_class, list(missed), list(no_face)
@@ -220,3 +261,24 @@ def test_smoothing_and_majority_checks():
     Ev.labels = np.array([0] * 60 + [1] * 20)
     Ev.accuracy = 40 / 80
     assert claims.check_beats_majority(Ev(), display=False).contradicted
+
+
+def test_hill_climbing_check_on_real_searches():
+    from maskedu import pattern as P
+    from maskedu.anneal import ExponentialSchedule, SearchHistory
+
+    fast = ExponentialSchedule(t0=1.0, decay=1.0, min_temp=1e-9)
+    greedy = [P.search_pattern("hog", "hog", 6, max_iters=30, seed=s, schedule=fast).history for s in (0, 1)]
+    c = claims.check_hill_climbing(greedy, display=False)
+    assert c.holds, c
+    assert c.figures["searches"] == 2 and c.figures["iterations each"] == 30
+    # normal cooling, hot from the start, steps down: the same sentence said of it is contradicted
+    normal = P.search_pattern("hog", "hog", 6, max_iters=30, seed=0, t0=50.0).history
+    c = claims.check_hill_climbing(normal, name="normal cooling", display=False)
+    assert c.contradicted and c.figures["worse moves accepted after iteration 10"] > 0
+    assert claims.check_hill_climbing(greedy[0], min_iterations=31, display=False).verdict == TOO_LITTLE
+    falls = SearchHistory(fitness=[1.0] * 11 + [0.5] * 9, candidate_fitness=[1.0] * 11 + [0.5] * 9,
+                          accepted=[True] * 20, initial_fitness=1.0)
+    assert claims.check_hill_climbing(falls, display=False).figures["falls of the current fitness"] == 1
+    with pytest.raises(ParameterTypeError, match="SearchHistory"):
+        claims.check_hill_climbing([1, 2], display=False)
