@@ -827,8 +827,8 @@ def plot_defenses(report: DefenseReport, *, fig=None):
                 p = s / m if m else float("nan")
                 lo, hi = wilson_interval(s, m) if m else (float("nan"), float("nan"))
                 vals.append(100 * p)
-                errs[0].append(100 * (p - lo) if m else 0)
-                errs[1].append(100 * (hi - p) if m else 0)
+                errs[0].append(max(0.0, 100 * (p - lo)) if m else 0)
+                errs[1].append(max(0.0, 100 * (hi - p)) if m else 0)
             ax.bar(np.arange(len(names)) + (k - 0.5) * 0.38, vals, 0.38, yerr=errs, capsize=2,
                    color=OKABE_ITO[k], hatch="" if mode else "//", edgecolor="white",
                    label="adaptive" if mode else "non-adaptive (transfer)")
