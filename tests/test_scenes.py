@@ -151,7 +151,7 @@ def test_score_scenes_reads_a_voc_dataset_and_what_detect_masks_returned(tmp_pat
     })
     ds = load_voc(root)
     assert [r.path.stem for r in ds.images] == ["a", "b"]
-    face = lambda box, label: FaceResult(box, label, 0.9, (0.9, 0.1), 0.99)  # noqa: E731
+    face = lambda box, label: FaceResult(box=box, label=label, confidence=0.9, probs=(0.9, 0.1), score=0.99)  # noqa: E731
     results = [ImageResult("a", [face((11, 10, 50, 51), "with_mask"), face((100, 10, 110, 22), "without_mask")], 200, 120, 0.2),
                ImageResult("b", [face((0, 0, 20, 20), "with_mask")], 200, 120, 0.4)]
     s = score_scenes(ds, results)
