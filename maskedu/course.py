@@ -35,8 +35,8 @@ from typing import Any, Iterator, Sequence
 from .common import MaskeduError, ParameterError, check_int
 
 __all__ = [
-    "ASSIGNMENT", "GRADED_ENV", "INSTALL_CELL", "CourseError", "Exercise", "notebooks_dir", "notebook_paths", "copy_notebooks", "exercises",
-    "source_notebook", "release", "grade", "add_course_commands",
+    "ASSIGNMENT", "GRADED_ENV", "INSTALL_CELL", "CourseError", "Exercise", "notebooks_dir", "notebook_paths",
+    "copy_notebooks", "exercises", "source_notebook", "release", "grade", "add_course_commands",
 ]
 
 #: The nbgrader assignment every notebook belongs to.
@@ -368,11 +368,13 @@ def release(out: str | os.PathLike, *, notebooks: Sequence[str] | None = None, p
 
 
 def _problem(result: dict) -> str:
-    """The gist of a failed nbgrader step: its last error line."""
-    lines = [line.strip() for line in (result.get("log") or result.get("error") or "").splitlines()
-             if line.strip() and "see the the above traceback" not in line]
-    errors = [line for line in lines if "Error" in line or "[ERROR]" in line]
-    return (errors or lines or ["no message"])[-1]
+    """The gist of a failed nbgrader step: the last exception its log shows ("NotJSONError: ...")."""
+    lines = [line.strip() for line in (result.get("log") or "").splitlines() + (result.get("error") or "").splitlines()]
+    raised = [m for line in lines if (m := re.match(r"(?:[\w]+\.)*(\w+(?:Error|Exception)): (.*)", line))
+              and m.group(1) != "NbGraderException"]
+    if raised:
+        return f"{raised[-1].group(1)}: {raised[-1].group(2)}"
+    return next((line for line in reversed(lines) if line), "nbgrader gave no message")
 
 
 def _submissions(submissions: Path, names: set[str]) -> dict[str, list[Path]]:
