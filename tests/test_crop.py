@@ -454,6 +454,7 @@ def test_cache_file_with_wrong_content_is_rejected(tmp_path, photos, detector):
 # --------------------------------------------------------------------------- the sample dataset
 
 
+@pytest.mark.slow  # more than five seconds on two cores
 def test_sample_dataset_both_sources(sample_root, detector):
     from maskedu.annotations import load_annotations
 
@@ -713,6 +714,7 @@ def test_close_up_look_finds_masked_close_ups_the_first_two_looks_miss(detector,
     assert face.keypoints["left_eye"][0] < face.keypoints["right_eye"][0]
 
 
+@pytest.mark.slow  # more than five seconds on two cores
 def test_close_up_look_adds_no_face_to_face_free_pictures(detector):
     from maskedu.crop import background_images
 
