@@ -226,6 +226,9 @@ def _parser() -> _Parser:
     doctor = sub.add_parser("doctor", help="check the installation, Kaggle credentials, data, model and widgets")
     doctor.add_argument("--no-tensorflow", action="store_true", help="skip the GPU check (importing TensorFlow is slow)")
     doctor.set_defaults(func=_cmd_doctor)
+    from .course import add_course_commands
+
+    add_course_commands(sub)
     return parser
 
 

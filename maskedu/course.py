@@ -52,14 +52,18 @@ _GRADED_CELL = (
     f"os.environ[{GRADED_ENV!r}] = '1'"
 )
 
-#: The first code cell every notebook should start with: on a hosted service (Colab, a hub without maskedu)
-#: it installs the package; where maskedu is importable it does nothing. ``MASKEDU_PIP_SPEC`` names what to
-#: install (a wheel's path or URL) when the package index has no maskedu.
+#: The first code cell every notebook starts with: on a hosted service (Colab, a hub without maskedu) it
+#: installs the package from ``MASKEDU_PIP_SPEC`` (a wheel's path or URL, or a pinned requirement) or from a
+#: ``maskedu-*.whl`` beside the notebook; where maskedu is importable it does nothing. It never installs a
+#: bare ``maskedu`` from a package index: that name there need not be this course.
 INSTALL_CELL = (
-    "import importlib.util, os, subprocess, sys\n"
+    "import glob, importlib.util, os, subprocess, sys\n"
     "if importlib.util.find_spec('maskedu') is None:  # a hosted notebook without maskedu: install it once\n"
-    "    subprocess.check_call([sys.executable, '-m', 'pip', 'install', '--quiet',\n"
-    "                           os.environ.get('MASKEDU_PIP_SPEC', 'maskedu')])"
+    "    spec = os.environ.get('MASKEDU_PIP_SPEC') or next(iter(sorted(glob.glob('maskedu-*.whl'))), None)\n"
+    "    if spec is None:\n"
+    "        raise SystemExit('maskedu is not installed: upload the course wheel (maskedu-*.whl) beside this '\n"
+    "                         'notebook, or set MASKEDU_PIP_SPEC to its path or URL, then run this cell again.')\n"
+    "    subprocess.check_call([sys.executable, '-m', 'pip', 'install', '--quiet', spec])"
 )
 
 

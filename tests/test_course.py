@@ -109,8 +109,6 @@ def test_graded_release_switches_hints_and_solutions_off(tmp_path):
     assert [c.metadata.get("tags") for c in nb.cells].count(["maskedu-graded"]) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="maskedu.exercises._core does not honour MASKEDU_GRADED yet "
-                   "(.solution() and .hint() must show nothing when it is 1); remove this mark once it does")
 def test_graded_switch_hides_the_solution(monkeypatch, capsys):
     from maskedu.exercises import nb06
 
@@ -136,6 +134,22 @@ def test_install_cell_does_nothing_where_maskedu_is_installed(monkeypatch):
     monkeypatch.setenv("MASKEDU_PIP_SPEC", "/wheels/maskedu-0.1.0-py3-none-any.whl")
     exec(course.INSTALL_CELL, {})
     assert calls == [[sys.executable, "-m", "pip", "install", "--quiet", "/wheels/maskedu-0.1.0-py3-none-any.whl"]]
+
+
+def test_install_cell_never_installs_a_bare_name_from_an_index(monkeypatch, tmp_path):
+    import subprocess as sp
+
+    calls = []
+    monkeypatch.setattr(sp, "check_call", lambda cmd: calls.append(cmd))
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    monkeypatch.delenv("MASKEDU_PIP_SPEC", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="upload the course wheel"):
+        exec(course.INSTALL_CELL, {})
+    assert calls == []
+    (tmp_path / "maskedu-0.2.0-py3-none-any.whl").write_bytes(b"")
+    exec(course.INSTALL_CELL, {})
+    assert calls == [[sys.executable, "-m", "pip", "install", "--quiet", "maskedu-0.2.0-py3-none-any.whl"]]
 
 
 @pytest.mark.xfail(strict=True, reason="the notebooks do not start with course.INSTALL_CELL yet (the notebooks' "

@@ -30,6 +30,7 @@ import builtins
 import functools
 import html
 import inspect
+import os
 import re
 import types
 from dataclasses import dataclass
@@ -284,6 +285,16 @@ _COLOURS = {"correct": "#2e7d32", "incorrect": "#c62828", "todo": "#616161", "hi
 _LABELS = {"correct": "Correct", "incorrect": "Incorrect", "todo": "To do", "hint": "Hint", "solution": "Solution"}
 
 
+#: Set to "1" by the first cell of a graded release (``maskedu course release --graded``).
+GRADED_ENV = "MASKEDU_GRADED"
+_SWITCHED_OFF = "Hints and solutions are switched off in this graded assignment."
+
+
+def _graded() -> bool:
+    """True in a graded release: ``.hint()`` and ``.solution()`` then show nothing (read at call time)."""
+    return os.environ.get(GRADED_ENV, "") == "1"
+
+
 def _show(kind: str, text: str) -> None:
     try:
         from IPython import get_ipython
@@ -345,9 +356,15 @@ class Question:
         return result
 
     def hint(self) -> None:
+        if _graded():
+            _show("todo", _SWITCHED_OFF)
+            return
         _show("hint", self._hint)
 
     def solution(self) -> None:
+        if _graded():
+            _show("todo", _SWITCHED_OFF)
+            return
         _show("solution", self._solution)
 
     @property
