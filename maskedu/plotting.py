@@ -50,12 +50,27 @@ def colour_for(label: str | None) -> str:
 # --------------------------------------------------------------------------- figure plumbing
 
 
-def new_figure(figsize: tuple[float, float], nrows: int = 1, ncols: int = 1, **subplot_kw):
-    """``(figure, axes)``: a :class:`matplotlib.figure.Figure` (not registered with pyplot, so returning it
-    from a cell shows it once) and its ``nrows`` x ``ncols`` axes as a 2-D array."""
+def bare_figure(**kw):
+    """A new :class:`matplotlib.figure.Figure` that pyplot does not know about.
+
+    Returned as a cell's value it is shown once, never a second time when the cell ends. In a notebook
+    pyplot's backend is loaded first: that is what teaches IPython to draw a Figure (without it the cell
+    shows only ``<Figure size ...>``). Every plot function of maskedu builds its figure here.
+    """
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize)
+    from .common import in_notebook
+
+    if in_notebook():
+        import matplotlib.pyplot
+
+        matplotlib.pyplot._get_backend_mod()
+    return Figure(**kw)
+
+
+def new_figure(figsize: tuple[float, float], nrows: int = 1, ncols: int = 1, **subplot_kw):
+    """``(figure, axes)``: a :func:`bare_figure` and its ``nrows`` x ``ncols`` axes as a 2-D array."""
+    fig = bare_figure(figsize=figsize)
     return fig, fig.subplots(nrows, ncols, squeeze=False, **subplot_kw)
 
 

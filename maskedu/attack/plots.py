@@ -19,22 +19,7 @@ from .scoring import _margin, as_scorer
 from .settings import PAPER_SUCCESS_RATE
 from .study import AttackStudy
 
-def _figure(**kw):
-    """A new bare :class:`matplotlib.figure.Figure`.
-
-    A bare Figure is not registered with pyplot, so a notebook shows it once, as the cell's value, and
-    never a second time when the cell ends. In a notebook pyplot's backend is loaded first: it is what
-    teaches IPython to draw a Figure.
-    """
-    from matplotlib.figure import Figure
-
-    from ..common import in_notebook
-
-    if in_notebook():
-        import matplotlib.pyplot
-
-        matplotlib.pyplot._get_backend_mod()
-    return Figure(**kw)
+from ..plotting import bare_figure as _figure
 
 
 def plot_history(result_or_history: AttackResult | Sequence[GenerationState], *, ax=None, label: str | None = None,
