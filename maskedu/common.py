@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 import random
 import sys
 from dataclasses import dataclass
@@ -359,6 +360,20 @@ def _notebook_bar():
 
 
 # --------------------------------------------------------------------------- parameter checks
+
+
+def renamed_flag(value: Any, *, old: str, where: str, new: str = "verbose", stacklevel: int = 3) -> bool:
+    """The value of a flag passed under its old name (``progress=``, ``show_progress=``, ``quiet=``), with a
+    DeprecationWarning that names the new one. ``quiet`` means the opposite of ``verbose``.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True):
+    ...     renamed_flag(True, old="quiet", where="attack_many")
+    False
+    """
+    warnings.warn(f"{where}({old}=...) is deprecated: use {where}({new}=...); {old}= goes away in the next release.",
+                  DeprecationWarning, stacklevel=stacklevel)
+    return not bool(value) if old == "quiet" else bool(value)
 
 
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:

@@ -9,31 +9,12 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..common import check_choice, check_int, progress
+from ..common import check_choice, check_int, progress, renamed_flag
 from .de import one_pixel_attack
 from .run import AttackResult, check_unseen_faces
 from .scoring import _margin, as_scorer
 from .settings import FITNESS_CHOICES
 from .sparse import sparse_attack
-
-
-def renamed_flag(value: bool, kwargs: dict, old: str, where: str) -> bool:
-    """``verbose`` under an old name (``progress=``, ``show_progress=``, ``quiet=``): still works, with a warning.
-
-    ``quiet`` means the opposite of ``verbose``. The old keyword is removed from ``kwargs``.
-
-    >>> import warnings
-    >>> with warnings.catch_warnings(record=True):
-    ...     renamed_flag(True, {"show_progress": False}, "show_progress", "attack_many")
-    False
-    """
-    if old not in kwargs:
-        return value
-    import warnings
-
-    given = bool(kwargs.pop(old))
-    warnings.warn(f"{where}({old}=...) is now {where}(verbose=...); {old}= will go away.", DeprecationWarning, stacklevel=3)
-    return not given if old == "quiet" else given
 
 
 @dataclass
@@ -210,7 +191,8 @@ def attack_many(
     >>> study = attack_many(model, crops.images[:20], crops.labels[:20], pixels=(1, 3))   # doctest: +SKIP
     >>> print(study)                                                                       # doctest: +SKIP
     """
-    verbose = renamed_flag(verbose, attack_kwargs, "show_progress", "attack_many")
+    if "show_progress" in attack_kwargs:
+        verbose = renamed_flag(attack_kwargs.pop("show_progress"), old="show_progress", where="attack_many")
     started = time.perf_counter()
     imgs = np.asarray(images)
     if imgs.ndim == 3:

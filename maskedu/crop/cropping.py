@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..annotations import CLASS_NAMES, Dataset
-from ..common import check_choice, check_int, check_number, data_dir, progress
+from ..common import check_choice, check_int, check_number, data_dir, progress, renamed_flag
 from ..imaging import ImageError, box_is_valid, clip_box, crop_box, iou_matrix, load_image
 from .detector import DetectionResult, FaceDetector
 from .faces import Face
@@ -43,9 +43,7 @@ def _verbose(verbose: bool, progress: bool | None, func: str) -> tuple[bool, boo
         raise TypeError(f"verbose must be True or False, got {verbose!r}.")
     if progress is None:
         return verbose, verbose
-    warnings.warn(f"{func}(progress=...) is deprecated and will be removed in the next release; use verbose= "
-                  "(it shows the progress bar and what was done).", DeprecationWarning, stacklevel=3)
-    return verbose, bool(progress)
+    return verbose, renamed_flag(progress, old="progress", where=func, stacklevel=4)
 
 
 @dataclass(frozen=True)
