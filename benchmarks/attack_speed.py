@@ -3,6 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/attack_speed.py [--model PATH] [--data FOLDER] [--faces 10] [--no-art]
+    .venv/bin/python benchmarks/attack_speed.py --forward [--xla] [--model PATH]
 
 Everything runs in this one process, on the same model and the same correctly classified faces, at the
 paper's budget (1 pixel, population 400, 75 generations, recombination 1, probability fitness, stop as
@@ -24,6 +25,10 @@ soon as the label flips), face by face in turn so that a busy machine slows ever
   (the best of ``predict_on_batch`` and the prediction function ``one_pixel_attack`` uses), measured
   before the first face and again after each of our attacks (the mean is reported), so that a busy
   machine slows it as much as the attacks.
+
+``--forward`` only compares ways of running the forward pass on batches of 100 uint8 faces, side by side
+(:func:`forward_comparison`): the prediction function as it was, as it is, and with ``--xla`` compiled by XLA;
+it prints their rates, the ratios and whether the outputs are identical.
 
 ``efficiency`` is our model queries per second of attack time divided by that raw throughput: how much
 of the model's own speed the attack code keeps. The last line printed is one JSON object.
@@ -160,6 +165,57 @@ def raw_throughput(model, faces: np.ndarray, seconds: float = 4.0, verbose: bool
     return best
 
 
+def forward_comparison(model, *, xla: bool = False, batch: int = 100, calls: int = 10, rounds: int = 4) -> dict:
+    """The attack's forward pass, ways side by side on the same ``batch`` different uint8 faces (the Scorer's
+    chunk), ``calls`` calls per round, the order of the ways reversed every other round so that load changes
+    hit them alike:
+
+    * ``before``: what ``PredictFn`` did before: a ``tf.function`` taking float32, the batch converted in numpy,
+      called through the function's argument binding;
+    * ``now``: ``PredictFn`` (the uint8 batch cast inside the graph, the traced graph called directly);
+    * ``xla`` (with ``xla=True``): the same forward pass compiled by XLA (``jit_compile=True``).
+    """
+    import tensorflow as tf
+
+    from maskedu.model import PredictFn
+
+    predict = PredictFn(model)
+    sub = predict._sub
+    spec = tf.TensorSpec((None, *predict.input_shape), tf.float32)
+
+    def forward(x):
+        z = sub(x, training=False)
+        return tf.nn.softmax(z, axis=-1), z
+
+    before = tf.function(forward, input_signature=[spec], reduce_retracing=True)
+    ways = {"before": lambda b: tuple(t.numpy() for t in before(b.astype(np.float32))), "now": predict.both}
+    if xla:
+        compiled = tf.function(forward, input_signature=[spec], jit_compile=True)
+        ways["xla"] = lambda b: tuple(t.numpy() for t in compiled(b.astype(np.float32)))
+    x = np.random.default_rng(0).integers(0, 256, (batch, *predict.input_shape), dtype=np.uint8)
+    out = {name: fn(x) for name, fn in ways.items()}  # trace / compile, untimed
+    identical = all(np.array_equal(out["before"][k], out["now"][k]) for k in (0, 1))
+    diff = {name: float(max(np.abs(out["before"][k] - o[k]).max() for k in (0, 1))) for name, o in out.items()}
+    seconds = dict.fromkeys(ways, 0.0)
+    order = list(ways)
+    for r in range(rounds):
+        for name in (order if r % 2 == 0 else order[::-1]):
+            start = time.perf_counter()
+            for _ in range(calls):
+                ways[name](x)
+            seconds[name] += time.perf_counter() - start
+    n = rounds * calls * batch
+    rates = {name: n / sec for name, sec in seconds.items()}
+    print(" | ".join(f"{name}: {rate:,.0f} images/s" for name, rate in rates.items()))
+    print(f"now/before {rates['now'] / rates['before']:.3f}x, outputs identical: {identical}"
+          + (f"; xla/before {rates['xla'] / rates['before']:.3f}x, largest difference {diff['xla']:.2e}" if xla else ""))
+    summary = {"batch": batch, **{f"{name}_per_s": round(rate, 1) for name, rate in rates.items()},
+               "now_over_before": round(rates["now"] / rates["before"], 3), "identical": identical}
+    if xla:
+        summary.update(xla_over_before=round(rates["xla"] / rates["before"], 3), xla_max_abs_diff=diff["xla"])
+    return summary
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", help="a saved Keras model (default: the training benchmark's data/models/"
@@ -169,7 +225,18 @@ def main(argv=None) -> dict:
     ap.add_argument("--no-art", action="store_true")
     ap.add_argument("--art-faces", type=int, default=10, help="how many of the faces ART attacks (it is slow)")
     ap.add_argument("--art-path", help="folder ART was pip-installed into with --target (added to sys.path)")
+    ap.add_argument("--forward", action="store_true", help="only compare ways of running the forward pass on --model, "
+                    "or an untrained build_resnet() (same speed), and exit")
+    ap.add_argument("--xla", action="store_true", help="with --forward: also the XLA-compiled forward pass")
+    ap.add_argument("--rounds", type=int, default=4, help="with --forward: timed rounds of each way (default 4)")
     args = ap.parse_args(argv)
+    if args.forward:
+        from maskedu.model import build_resnet, load_model
+
+        summary = forward_comparison(load_model(args.model) if args.model else build_resnet(), xla=args.xla,
+                                     rounds=args.rounds)
+        print(json.dumps(summary))
+        return summary
 
     model, model_note = load_or_train_model(args.model, args.data)
     faces, labels, data_note = load_faces(model, args.data, args.faces, seed=0)

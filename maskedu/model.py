@@ -33,7 +33,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .annotations import CLASS_NAMES
-from .common import MaskeduError, ParameterTypeError, artifact_path, budget, check_choice, check_int, check_number, in_notebook
+from .common import (MaskeduError, ParameterTypeError, artifact_path, budget, check_choice, check_int, check_number,
+                     in_notebook, is_fast)
 
 __all__ = [
     "PAPER_ACCURACY",
@@ -914,6 +915,37 @@ def _as_arrays(crops) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[
     return images, labels, (None if paths is None else np.asarray(paths)), names
 
 
+def _join_duplicates(images: np.ndarray, groups) -> tuple[Any, int]:
+    """``groups`` with pixel-identical crops (a photo saved twice under two names) put into one group, so that
+    the copies land on one side of the split, and how many crops were moved; ``groups`` itself when no two
+    crops of different groups are identical (``None`` stays ``None``: one group per face). The count is of the
+    crops that have an identical copy in another group."""
+    from .crop import image_hashes
+
+    hashes = image_hashes(images)
+    base = [str(g) for g in groups] if groups is not None else [f"face:{i}" for i in range(len(hashes))]
+    parent: dict[str, str] = {}
+
+    def root(g: str) -> str:
+        while parent.get(g, g) != g:
+            g = parent[g]
+        return g
+
+    first: dict[str, str] = {}
+    for g, h in zip(base, hashes):
+        if h not in first:
+            first[h] = g
+        elif root(first[h]) != root(g):
+            parent[root(g)] = root(first[h])
+    if not parent:
+        return groups, 0
+    groups_of: dict[str, set] = {}
+    for g, h in zip(base, hashes):
+        groups_of.setdefault(h, set()).add(g)
+    copies = int(sum(len(groups_of[h]) > 1 for h in hashes))
+    return np.array([root(g) for g in base], dtype=object), copies
+
+
 def train(
     model,
     crops,
@@ -1012,6 +1044,10 @@ def train(
     groups = None
     if group_by_photo:  # the person in the embedded sample, else the photo (maskedu.crop.Crops.groups)
         groups = crops.groups() if hasattr(crops, "groups") else paths
+    groups, joined = _join_duplicates(images, groups)
+    if joined:
+        notes.append(f"{joined} crops have a pixel-identical copy in another photo or group: each set of copies (with "
+                     "the rest of their groups) was kept on one side of the split")
     split = stratified_split(labels, validation=validation, test=test, seed=seed, groups=groups)
     if len(split.train) == 0:
         raise ValueError("nothing left to train on: give more crops or smaller validation/test fractions.")
@@ -1297,12 +1333,13 @@ class PredictFn:
     ``fn(batch)`` gives probabilities (N, C) float32; ``fn.logits(batch)`` the logits; ``fn.both(batch)``
     ``(probs, logits)``. ``batch`` is N x H x W x 3 (uint8 or float 0..255); a single image is also accepted
     and gets a batch axis. No per-call ``model.predict`` overhead (no tf.data, no callbacks), so small
-    batches are cheap, which is what the attack's ~30,000 queries per face need.
+    batches are cheap, which is what the attack's ~30,000 queries per face need. A uint8 batch goes into
+    the graph as it is and is cast to float32 there (a quarter of the bytes to hand over, no float copy in
+    numpy); each input dtype gets its own graph, traced on first use and called directly afterwards.
     """
 
     def __init__(self, model):
         import keras
-        import tensorflow as tf
 
         self.model = model
         self.input_shape = tuple(model.input_shape[1:])
@@ -1313,16 +1350,30 @@ class PredictFn:
                              "(build_resnet makes one).") from None
         self.n_classes = int(logits_layer.output.shape[-1])
         self._sub = keras.Model(model.inputs, logits_layer.output)
-        sub = self._sub
-        spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
-
-        @tf.function(input_signature=[spec], reduce_retracing=True)
-        def _both(x):
-            logits = sub(x, training=False)
-            return tf.nn.softmax(logits, axis=-1), logits
-
-        self._fn = _both
+        self._graphs: dict[str, Any] = {}
         self.calls = 0
+
+    def _graph(self, dtype: str):
+        """The concrete graph for input batches of ``dtype`` ("uint8" or "float32"), traced once."""
+        graph = self._graphs.get(dtype)
+        if graph is None:
+            import tensorflow as tf
+
+            sub = self._sub
+
+            def _both(x):
+                logits = sub(tf.cast(x, tf.float32), training=False)
+                return tf.nn.softmax(logits, axis=-1), logits
+
+            spec = tf.TensorSpec((None, *self.input_shape), getattr(tf, dtype))
+            graph = tf.function(_both, input_signature=[spec], autograph=False).get_concrete_function()
+            self._graphs[dtype] = graph
+        return graph
+
+    @property
+    def _fn(self):
+        """The float32 graph (called with a float32 batch)."""
+        return self._graph("float32")
 
     def _prepare(self, batch) -> np.ndarray:
         x = np.asarray(batch)
@@ -1330,6 +1381,8 @@ class PredictFn:
             x = x[None]
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"expected a batch of shape (N, {', '.join(map(str, self.input_shape))}), got {x.shape}.")
+        if x.dtype == np.uint8:
+            return np.ascontiguousarray(x)
         return x.astype(np.float32, copy=False)
 
     def both(self, batch) -> tuple[np.ndarray, np.ndarray]:
@@ -1338,7 +1391,7 @@ class PredictFn:
         if len(x) == 0:
             k = self.model.output_shape[-1]
             return np.zeros((0, k), np.float32), np.zeros((0, k), np.float32)
-        p, z = self._fn(x)
+        p, z = self._graph("uint8" if x.dtype == np.uint8 else "float32")(x)
         return p.numpy(), z.numpy()
 
     def __call__(self, batch) -> np.ndarray:
@@ -1423,7 +1476,8 @@ def get_model(crops=None, verbose: bool = True, *, path: str | os.PathLike | Non
             print(f"The model at {target} cannot be used as it is: {why}. Retraining it on these crops, so that "
                   "which faces it never saw is known ...")
     elif verbose:
-        print(f"No trained model at {target}: training one now (fast mode: a quick one) ...")
+        print(f"No trained model at {target}: training one now"
+              + (" (fast mode: a quick one) ..." if is_fast() else " (a few minutes on 2 CPU cores) ..."))
     result = train(build_resnet(crops.images.shape[1:] if hasattr(crops, "images") else (50, 50, 3)), crops,
                    verbose=verbose, live_plot=False, **RECIPES[recipe])
     save_model(result.model, target)

@@ -178,3 +178,22 @@ def test_check_unseen_fires_for_a_training_face_and_passes_held_out_ones(crops24
     assert M.check_unseen(M.build_resnet(widths=(8,), blocks=(1,), stem_filters=8), face) is False
     with pytest.raises(ValueError, match="shape"):
         M.check_unseen(model, np.zeros((50, 50), np.uint8))
+
+
+def test_pixel_identical_crops_stay_on_one_side():
+    """A photo saved twice under two names: its copies must not straddle the split (check_unseen would fire)."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (40, 50, 50, 3), dtype=np.uint8)
+    labels = np.array([0, 1] * 20)
+    images[20:30] = images[0:10]  # ten faces each with a copy elsewhere
+    for seed in range(3):
+        r = M.train(M.build_resnet(widths=(8,), blocks=(1,), stem_filters=8), (images, labels), epochs=1,
+                    seed=seed, test=0.3, verbose=False, live_plot=False)
+        part = {}
+        for name in ("train", "validation", "test"):
+            for i in getattr(r.split, name):
+                part[int(i)] = name
+        assert all(part[i] == part[i + 20] for i in range(10)), f"seed {seed}: a copy straddles the split"
+        assert any("pixel-identical copy" in n and n.startswith("20 crops") for n in r.notes)
+        assert M.check_unseen(r.model, r.test_images) is True
+    assert M._join_duplicates(images[:10], None) == (None, 0)  # no copies: the grouping is left alone
