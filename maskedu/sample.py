@@ -47,6 +47,9 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from . import files
 from .common import check_int
+from .crop.faces import KEYPOINT_NAMES
+from .dataset import KAGGLE_ANNOTATIONS_DIR as ANNOTATIONS_SUBDIR, KAGGLE_CSV, KAGGLE_CSV_HEADER
+from .dataset import KAGGLE_IMAGES_DIR as IMAGES_SUBDIR
 
 __all__ = [
     "make_sample_dataset",
@@ -67,9 +70,6 @@ __all__ = [
 #: Bump when the generator changes, so a dataset built by an older version is rebuilt.
 #: 2: the sample records which real face each annotated face was made from (:data:`SOURCES_NAME`).
 SAMPLE_VERSION = 2
-#: Where the Kaggle archive keeps its images and annotations, relative to the dataset root.
-IMAGES_SUBDIR = Path("Medical mask") / "Medical mask" / "Medical Mask" / "images"
-ANNOTATIONS_SUBDIR = Path("Medical mask") / "Medical mask" / "Medical Mask" / "annotations"
 #: The file written last into a finished sample: its parameters and counts.
 MARKER_NAME = ".maskedu-sample.json"
 #: Beside the marker: for every annotated image, which real face (source photo) each face box was made from,
@@ -79,8 +79,7 @@ SOURCES_NAME = ".maskedu-sources.json"
 MASK_STYLES = ("surgical", "cloth", "n95", "kn95")
 
 _FIRST_ID = 1801  # the real set's annotated images start here; ids below are its unannotated test images
-_CSV_HEADER = ["name", "x1", "x2", "y1", "y2", "classname"]
-_KP_ORDER = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+_KP_ORDER = KEYPOINT_NAMES
 
 _MASK_COLOURS = {
     "surgical": [(142, 196, 232), (120, 180, 225), (236, 238, 240), (150, 214, 190), (240, 190, 205), (45, 48, 55)],
@@ -689,7 +688,7 @@ def read_sources(root: str | os.PathLike) -> dict[str, list[dict]] | None:
 def is_sample_dataset(root: str | os.PathLike, **params) -> bool:
     """True when ``root`` holds a finished sample (built with ``params``, when given, by this version)."""
     info = read_sample_info(root)
-    if info is None or not (Path(root) / IMAGES_SUBDIR).is_dir() or not (Path(root) / "train.csv").is_file():
+    if info is None or not (Path(root) / IMAGES_SUBDIR).is_dir() or not (Path(root) / KAGGLE_CSV).is_file():
         return False
     want = dict(params)
     if want:
@@ -796,9 +795,9 @@ def _build(root: Path, n_images: int, seed: int, n_unannotated: int, *, verbose:
         for a in annos:
             x1, y1, x2, y2 = a["BoundingBox"]
             rows.append([name, x1, y1, x2, y2, a["classname"]])  # the real file's order under its x1,x2,y1,y2 header
-    with open(root / "train.csv", "w", newline="") as fh:
+    with open(root / KAGGLE_CSV, "w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(_CSV_HEADER)
+        writer.writerow(KAGGLE_CSV_HEADER)
         writer.writerows(rows)
     (root / SOURCES_NAME).write_text(json.dumps({"generator": "maskedu.sample", "version": SAMPLE_VERSION,
                                                   "images": sources}) + "\n")

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import common, files
+from ..dataset import KAGGLE_ANNOTATIONS_DIR as ANNOTATIONS_DIR, KAGGLE_CSV as TRAIN_CSV
+from ..dataset import KAGGLE_CSV_HEADER as TRAIN_CSV_COLUMNS, KAGGLE_IMAGES_DIR as IMAGES_DIR
 from .archive import _FREE_SPACE_MARGIN, MAX_ARCHIVE_RATIO, MAX_MEMBERS, MAX_UNCOMPRESSED_BYTES, _extract, _open_zip, _plan
 from .client import fetch_archive
 from .credentials import _read_json, _scan_credentials, credentials_help
@@ -34,12 +36,6 @@ log = logging.getLogger(__name__)
 
 #: Written last, inside the installed folder: its presence is what "finished" means.
 MARKER_NAME = ".maskedu-download.json"
-
-#: The Wobot layout, relative to the dataset folder.
-TRAIN_CSV = "train.csv"
-IMAGES_DIR = "Medical mask/Medical mask/Medical Mask/images"
-ANNOTATIONS_DIR = "Medical mask/Medical mask/Medical Mask/annotations"
-TRAIN_CSV_COLUMNS = ("name", "x1", "x2", "y1", "y2", "classname")
 
 
 @dataclass(frozen=True)
