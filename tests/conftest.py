@@ -49,6 +49,7 @@ def no_kaggle(tmp_path, monkeypatch) -> Path:
 def _isolated_data_dir(tmp_path, monkeypatch):
     """Each test writes its data (crops, models, caches) to its own temporary folder, never to data/."""
     monkeypatch.setenv("MASKEDU_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("MASKEDU_DATASET", raising=False)  # a developer's own data choice never reaches a test
 
 
 @pytest.fixture(autouse=True)
