@@ -95,6 +95,15 @@ def main(argv=None) -> dict | None:
     crops, in_test = _crops(args.data)
     labelled = crops.labels >= 0
     unseen = labelled & (in_test if not (args.data and args.model) else True)
+    # a held-out photo can be a copy of a training photo (realfaces has a few): such a face was seen in training
+    from maskedu.crop import image_hashes
+
+    hashes = image_hashes(crops.images)
+    copies = unseen & np.isin(hashes, hashes[labelled & ~in_test]) if not (args.data and args.model) else unseen & False
+    if copies.any():
+        print(f"left out {int(copies.sum())} held-out faces whose pixels equal a training face's "
+              f"({', '.join(Path(str(p)).name for p in crops.paths[copies])})")
+    unseen &= ~copies
     images, labels = crops.images[unseen], crops.labels[unseen]
     probs, _ = Scorer(model)(images)
     order = np.random.default_rng(0).permutation(len(images))[: args.faces]
