@@ -85,6 +85,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=None, help="a trained .keras classifier (default: see above)")
     p.add_argument("--detector", default=None,
                    help='FaceDetector keyword arguments for detect_masks as JSON, e.g. \'{"min_face_size": 12}\'')
+    p.add_argument("--crowd", action="store_true", help="detect_masks(crowd=True): FaceDetector.crowd()'s settings")
     p.add_argument("--no-baseline", action="store_true", help="skip the paper's way (its figures print as null)")
     args = p.parse_args(argv)
     if args.limit < 0:
@@ -105,7 +106,8 @@ def main(argv=None) -> int:
     common.setup(verbose=False)
     from maskedu.annotations import load_voc
     from maskedu.crop import FaceDetector
-    from maskedu.detect import _crop_margin, detect_masks
+    from maskedu.crop import DEFAULT_MARGIN
+    from maskedu.detect import detect_masks
     from maskedu.scenes import SIZE_BINS, score_scenes
 
     ds = load_voc(root)
@@ -117,9 +119,15 @@ def main(argv=None) -> int:
         return 2
     files = [r.path for r in records]
     model, model_path = find_model(args.model)
-    detector = FaceDetector(**json.loads(args.detector)) if args.detector else None
+    if args.crowd and args.detector:
+        print("pass --crowd or --detector, not both.", file=sys.stderr)
+        return 2
+    if args.crowd:
+        detector = FaceDetector.crowd()
+    else:
+        detector = FaceDetector(**json.loads(args.detector)) if args.detector else None
     paper = FaceDetector.paper()
-    margin = _crop_margin()
+    margin = DEFAULT_MARGIN
     n_faces = sum(len(r.boxes) for r in records)
     print(f"{len(records)} scenes, {n_faces} annotated faces, from {root}; model "
           f"{model_path or 'untrained (no trained model found: label accuracy left out)'}; detector "

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .annotations import CLASS_NAMES
-from .common import ParameterTypeError, check_int, check_number
+from .common import ParameterError, ParameterTypeError, check_int, check_number
 from .crop.cropping import DEFAULT_MARGIN
 from .crop.faces import Face
 from .imaging import ImageError, crop_box, is_image_file, load_image
@@ -124,6 +124,7 @@ def detect_masks(
     model,
     *,
     detector=None,
+    crowd: bool = False,
     margin: float | None = None,
     min_score: float = 0.0,
     batch_size: int = 64,
@@ -140,7 +141,8 @@ def detect_masks(
     has a length like the list of its :class:`~maskedu.crop.Face` s, most confident detection first); for a
     folder or a list, a list of them, in order. ``model`` is a Keras model from
     :func:`maskedu.model.build_resnet` or a :class:`maskedu.model.PredictFn`. ``detector`` defaults to a
-    shared :class:`maskedu.crop.FaceDetector`; ``margin`` to the crop stage's (:data:`maskedu.crop.DEFAULT_MARGIN`); faces the detector scores
+    shared :class:`maskedu.crop.FaceDetector`, or with ``crowd=True`` to :meth:`~maskedu.crop.FaceDetector.crowd`
+    (group photos: more of their small faces found, at more time and more boxes that match no face); ``margin`` to the crop stage's (:data:`maskedu.crop.DEFAULT_MARGIN`); faces the detector scores
     below ``min_score`` are left out. Photos go to the detector and the classifier ``batch_size`` at a time:
     one classifier call per batch for all its faces.
 
@@ -161,7 +163,12 @@ def detect_masks(
     if n_out is not None and n_out != len(class_names):
         raise ModelError(f"the model {predict.model.name!r} gives {n_out} class scores per face but class_names has "
                          f"{len(class_names)} names {class_names}: pass class_names with one name per output.")
-    detector = _default_detector() if detector is None else detector
+    if not isinstance(crowd, bool):
+        raise ParameterTypeError(f"crowd must be True or False, got {crowd!r}.")
+    if crowd and detector is not None:
+        raise ParameterError("pass crowd=True or a detector, not both: crowd=True picks FaceDetector.crowd() "
+                             "as the detector (pass detector=FaceDetector.crowd(...) to change its settings).")
+    detector = _default_detector("crowd" if crowd else "default") if detector is None else detector
     size = predict.input_shape[:2]
     results: list[ImageResult] = []
     # photos are decoded two at a time: PIL decodes with Python's lock released (and load_image changes no
@@ -224,12 +231,12 @@ def detect_masks(
 _DETECTOR: dict[str, Any] = {}
 
 
-def _default_detector():
-    if "default" not in _DETECTOR:
+def _default_detector(kind: str = "default"):
+    if kind not in _DETECTOR:
         from .crop import FaceDetector
 
-        _DETECTOR["default"] = FaceDetector()
-    return _DETECTOR["default"]
+        _DETECTOR[kind] = FaceDetector.crowd() if kind == "crowd" else FaceDetector()
+    return _DETECTOR[kind]
 
 
 def draw_detections(image, results, ax=None, *, title: str | None = None):

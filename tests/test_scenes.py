@@ -213,6 +213,23 @@ def test_a_real_crowd_scene(shared_scenes):
     assert found.faces_by_side() == perfect.faces_by_side()
 
 
+@pytest.mark.slow
+def test_crowd_setting_finds_more_faces_in_real_crowds(shared_scenes):
+    from maskedu.annotations import load_voc
+    from maskedu.detect import detect_masks
+    from maskedu.model import build_resnet
+
+    ds = load_voc(shared_scenes)
+    recs = sorted(ds.images, key=lambda r: r.path.name)[:30]
+    model = build_resnet(widths=(8,), blocks=(1,), stem_filters=8)
+    plain = score_scenes(recs, detect_masks([r.path for r in recs], model))
+    crowd = score_scenes(recs, detect_masks([r.path for r in recs], model, crowd=True))
+    assert crowd.faces == plain.faces
+    assert crowd.found.sum() > plain.found.sum(), (crowd.recall(), plain.recall())
+    with pytest.raises(ValueError, match="not both"):
+        detect_masks(recs[0].path, model, crowd=True, detector=object())
+
+
 # ---------------------------------------------------------------------------------------------- the benchmark
 
 
