@@ -3,19 +3,28 @@
 The modules follow the notebooks:
 
 ==========================  ==============================================================
-``maskedu.common``          setup(), fast mode, data folder, seeds, parameter checks
+``maskedu.common``          setup(), fast mode, data folder, seeds, parameter checks, errors
 ``maskedu.imaging``         load_image() for every image kind, boxes, IoU, crops
-``maskedu.download``        01: the Kaggle download, and get_dataset() (Kaggle or the sample)
+``maskedu.plotting``        class colours, bare_figure(), show_boxes(), image grids
+``maskedu.dataset``         01: the records every loader returns (Dataset, FaceBox, ...), class maps
 ``maskedu.annotations``     01: loaders for the Kaggle, class-folder and PASCAL VOC layouts
+``maskedu.download``        01: the known Kaggle downloads, get_dataset() (MASKEDU_DATASET, Kaggle or the
+                            sample), forget()
 ``maskedu.sample``          01: the embedded offline sample dataset, in the exact Kaggle layout
-``maskedu.crop``            02: crop_faces() with MTCNN, cached, honest about misses; Face
-``maskedu.model``           03: build_resnet(), count_flops(), train(), evaluate(), fast prediction
-``maskedu.detect``          03: detect_masks(): photo in, labelled faces out
-``maskedu.attack``          04-05: one_pixel_attack() with scipy's differential evolution
+``maskedu.crop``            02: crop_faces() with MTCNN, cached, honest about misses; Face, FaceDetector
+``maskedu.model``           03: build_resnet(), train(), evaluate(), the split a model carries, fast prediction
+``maskedu.detect``          03: detect_masks(): photo in, labelled faces out (crowd=True for group photos)
+``maskedu.scenes``          03: face finding scored on annotated crowd scenes, by face size
+``maskedu.attack``          04-05: one_pixel_attack() with scipy's differential evolution, sparse_attack()
 ``maskedu.pattern``         06: the adversarial mask pattern and simulated annealing
+``maskedu.oracle``          07: the attacker's access (label, probabilities, logits, gradients) and budget
+``maskedu.defend``          07: white-box attacks, defenses, adaptive evaluation
 ``maskedu.claims``          judge() and say(): the notebooks' claims checked against this run's figures
 ``maskedu.exercises``       checkable exercises for every notebook
+``maskedu.course``          the nbgrader student release and autograding
 ==========================  ==============================================================
+
+See ARCHITECTURE.md for how the stages fit together.
 
 Names are imported lazily, so ``import maskedu`` does not start TensorFlow.
 
@@ -37,13 +46,13 @@ _EXPORTS: dict[str, str] = {
     # imaging
     "load_image": "imaging", "ImageError": "imaging", "iou": "imaging", "clip_box": "imaging", "crop_box": "imaging",
     # 01: data
-    "CLASS_NAMES": "annotations", "Dataset": "annotations", "FaceBox": "annotations", "ImageRecord": "annotations",
-    "LoadReport": "annotations", "load_annotations": "annotations", "load_class_folders": "annotations",
-    "load_voc": "annotations", "load_dataset": "annotations", "DEFAULT_CLASS_MAP": "annotations",
+    "CLASS_NAMES": "dataset", "Dataset": "dataset", "FaceBox": "dataset", "ImageRecord": "dataset",
+    "LoadReport": "dataset", "load_annotations": "annotations", "load_class_folders": "annotations",
+    "load_voc": "annotations", "load_dataset": "annotations", "DEFAULT_CLASS_MAP": "dataset",
     "download_dataset": "download", "get_dataset": "download", "KAGGLE_SLUG": "download",
-    "DownloadError": "download", "CredentialsError": "download",
+    "DownloadError": "download", "CredentialsError": "download", "forget": "download", "DATASETS": "download",
     "install_archive": "download", "find_credentials": "download", "ArchiveError": "download",
-    "csv_column_quirk": "annotations", "compare_with_kaggle": "annotations", "KAGGLE_CLASS_NAMES": "annotations",
+    "csv_column_quirk": "annotations", "compare_with_kaggle": "annotations", "KAGGLE_CLASS_NAMES": "dataset",
     "LayoutError": "annotations", "check_box": "annotations",
     "make_sample_dataset": "sample", "draw_mask": "sample", "face_sources": "sample", "MASK_STYLES": "sample",
     # 02: crops
@@ -59,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "model_path": "model", "split_path": "model",
     "FaceResult": "detect", "ImageResult": "detect",
     "add_synthetic_masks": "synthetic", "masked_face_crop": "synthetic",
+    "score_scenes": "scenes", "plot_found_by_size": "scenes", "show_scene": "scenes",
     # 04-05: attack
     "one_pixel_attack": "attack", "attack_many": "attack", "perturb": "attack", "sparse_attack": "attack",
     "AttackResult": "attack", "AttackStudy": "attack", "PAPER": "attack", "SPARSE": "attack",

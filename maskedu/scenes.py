@@ -277,14 +277,11 @@ def score_scenes(dataset, results: Sequence, *, min_iou: float = MIN_IOU,
 
 
 def _figure_and_axes(ax, figsize):
-    """The given axes and its figure, or a new :class:`matplotlib.figure.Figure` (not registered with pyplot,
-    so a notebook cell returning it shows it once) with one axes."""
-    if ax is not None:
-        return ax.figure, ax
-    from matplotlib.figure import Figure
+    """The given axes and its figure, or a new figure (:func:`maskedu.plotting.figure_and_axes`)."""
+    from .plotting import figure_and_axes
 
-    fig = Figure(figsize=figsize)
-    return fig, fig.subplots()
+    fig, ax, _ = figure_and_axes(ax, figsize)
+    return fig, ax
 
 
 def plot_found_by_size(scores: SceneScores | Mapping[str, SceneScores], *, ax=None, title: str | None = None):
