@@ -282,6 +282,7 @@ def test_a_good_model_file_still_loads(tmp_path, model):
 # --------------------------------------------------------------------------- process-wide state
 
 
+@pytest.mark.slow
 def test_detect_masks_leaves_warnings_filters_and_pil_settings_as_they_were(tmp_path, model):
     folder = tmp_path / "many"
     folder.mkdir()

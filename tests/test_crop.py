@@ -399,6 +399,7 @@ def test_every_image_kind_goes_through(tmp_path, hopper, detector):
 # --------------------------------------------------------------------------- the cache
 
 
+@pytest.mark.slow
 def test_cache_reuse_invalidation_and_corruption(tmp_path, photos, detector):
     ds = folders_dataset(tmp_path, [(photos["astronaut"], "without_mask"), (photos["coffee"], "with_mask")])
     first = crop_faces(ds, detector=detector, verbose=False)

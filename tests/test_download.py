@@ -676,6 +676,7 @@ member = st.tuples(
     st.sampled_from([None, "truncate", "flip"]),
     st.integers(0, 10**9),
 )
+@pytest.mark.slow
 def test_check_archive_raises_only_its_documented_errors(tmp_path_factory, members, max_bytes, max_members, damage, where):
     rng = np.random.default_rng(where)
     buf = io.BytesIO()
@@ -828,6 +829,7 @@ def test_get_dataset_in_fast_mode_uses_the_small_sample_and_no_network(credentia
     assert "Fast mode" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_get_dataset_builds_the_real_fast_sample_end_to_end(no_credentials, monkeypatch, capsys):
     """No stand-ins: the real make_sample_dataset writes data/sample-fast, load_annotations reads it."""
     from maskedu.sample import read_sample_info

@@ -148,6 +148,7 @@ def test_fitness_count_and_smooth():
         P.make_fitness(space, det, "likelihood")
 
 
+@pytest.mark.slow
 def test_search_pattern_small_budget():
     result = P.search_pattern("hog", "photo", 3, max_iters=40, seed=0)
     assert result.method == "annealing" and len(result.history) == 40

@@ -31,6 +31,7 @@ def test_live_png_is_a_picture():
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
 
 
+@pytest.mark.slow
 def test_panel_runs_draws_and_reports():
     panel = PW.pattern_panel(iterations=30, decoy="photo", n_copies=2, draw_every=10)
     result = panel.run()

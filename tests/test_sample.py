@@ -106,6 +106,7 @@ def test_marker_records_parameters(sample_root):
 # --------------------------------------------------------------------------- content
 
 
+@pytest.mark.slow
 def test_class_balance_and_scene_variety(sample40):
     docs = _annotations(sample40)
     classes = Counter(a["classname"] for d in docs.values() for a in d["Annotations"])
