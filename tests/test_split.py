@@ -180,6 +180,7 @@ def test_check_unseen_fires_for_a_training_face_and_passes_held_out_ones(crops24
         M.check_unseen(model, np.zeros((50, 50), np.uint8))
 
 
+@pytest.mark.slow
 def test_pixel_identical_crops_stay_on_one_side():
     """A photo saved twice under two names: its copies must not straddle the split (check_unseen would fire)."""
     rng = np.random.default_rng(0)
