@@ -45,8 +45,8 @@ import numpy as np
 
 def main(argv=None) -> int:
     from maskedu import common
-    from maskedu.crop import FaceDetector
-    from maskedu.detect import _crop_margin, detect_masks
+    from maskedu.crop import DEFAULT_MARGIN, FaceDetector
+    from maskedu.detect import detect_masks
     from maskedu.imaging import crop_box, is_image_file, load_image
     from maskedu.model import build_resnet, load_model, make_predict_fn
 
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     print(f"{len(files)} photos from {root}; model {model_path if model_path.is_file() else 'untrained default'}; "
           f"warm-up on {len(warm)} photos" + (f" ({reused} of them timed too: no others left)" if reused else " (not timed)"))
 
-    margin = _crop_margin()
+    margin = DEFAULT_MARGIN
     paper_detector = FaceDetector.paper()
 
     def paper_way(path):

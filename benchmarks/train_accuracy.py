@@ -59,10 +59,10 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     train_ds = load_class_folders(train_root)
-    train_crops = crop_faces(train_ds, fallback=args.fallback, progress=False)
+    train_crops = crop_faces(train_ds, fallback=args.fallback, verbose=False)
     if args.test:
         test_ds = load_class_folders(args.test)
-        test_crops = crop_faces(test_ds, fallback=args.fallback, progress=False)
+        test_crops = crop_faces(test_ds, fallback=args.fallback, verbose=False)
         test_photos = [str(r.path) for r in test_ds.images]
         test_photo_labels = [test_ds.class_map.get(r.label, r.label) for r in test_ds.images]
     else:

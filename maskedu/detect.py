@@ -74,12 +74,6 @@ class ImageResult:
         return self.faces[i]
 
 
-def _crop_margin() -> float:
-    """The margin the crop stage uses by default (:data:`maskedu.crop.DEFAULT_MARGIN`), so detection crops
-    look like the training crops. (Kept for the benchmarks that import it.)"""
-    return DEFAULT_MARGIN
-
-
 def _expand(image_or_paths) -> tuple[list[Any], bool]:
     """(items, single): a folder becomes its image files; a list stays a list; anything else is one image."""
     if isinstance(image_or_paths, (str, os.PathLike)):

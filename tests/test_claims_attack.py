@@ -184,7 +184,7 @@ def test_margin_fitness_on_a_real_study():
 
     imgs = np.full((3, 50, 50, 3), 200, np.uint8)
     study = attack_many(predict, imgs, [1, 1, 1], pixels=(1,), fitness=("probability", "margin"),
-                        budgets=[(10, 1)], show_progress=False)
+                        budgets=[(10, 1)], verbose=False)
     recs = study.records
     assert all(np.isfinite(r["final_margin"]) and np.isfinite(r["prior_margin"]) for r in recs)
     assert all(r["final_margin"] <= r["prior_margin"] + 1e-9 for r in recs)

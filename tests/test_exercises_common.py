@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from maskedu.annotations import DEFAULT_CLASS_MAP, Dataset, FaceBox, ImageRecord, LoadReport
-from maskedu.exercises import ____, nb01, nb02, nb03, nb04, nb05, nb06
+from maskedu.exercises import ____, nb01, nb02, nb03, nb04, nb05, nb06, nb07
 from maskedu.exercises import _core
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-MODULES = {"01": nb01, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06}
+MODULES = {"01": nb01, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "07": nb07}
 QUESTIONS = [(m.__name__.rsplit(".", 1)[1], name, getattr(m, name))
              for m in MODULES.values() for name in m.__all__ if re.fullmatch(r"q\d", name)]
 IDS = [f"{mod}.{name}" for mod, name, _ in QUESTIONS]
@@ -32,6 +32,8 @@ FUNCTION_QUESTIONS = {
     "nb05.q1": lambda p: None,
     "nb05.q2": lambda records, pixels, fitness: None,
     "nb06.q1": lambda delta, temperature: None,
+    "nb07.q1": lambda image, gradient, eps: None,
+    "nb07.q3": lambda successes, n: None,
 }
 
 

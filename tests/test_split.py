@@ -22,7 +22,7 @@ def sample24(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def crops24(sample24):
-    return crop_faces(load_annotations(sample24), source="annotations", progress=False)
+    return crop_faces(load_annotations(sample24), source="annotations", verbose=False)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_saved_model_carries_its_split(crops24, trained24, tmp_path, capsys):
 
 
 def test_detector_crops_of_the_same_photos_are_placed_by_person(sample24, crops24, trained24):
-    detected = crop_faces(load_annotations(sample24), progress=False)
+    detected = crop_faces(load_annotations(sample24), verbose=False)
     test = M.held_out(detected, trained24.model)
     seen = np.concatenate([trained24.split.train, trained24.split.validation])
     assert len(test) < (detected.labels >= 0).sum()
@@ -108,7 +108,7 @@ def test_detector_crops_of_the_same_photos_are_placed_by_person(sample24, crops2
 def test_other_crops_raise_split_mismatch_and_get_model_retrains(crops24, trained24, tmp_path, capsys,
                                                                   tmp_path_factory):
     other_root = make_sample_dataset(tmp_path_factory.mktemp("other") / "sample", n_images=6, seed=3)
-    other = crop_faces(load_annotations(other_root), source="annotations", progress=False)
+    other = crop_faces(load_annotations(other_root), source="annotations", verbose=False)
     with pytest.raises(M.SplitMismatchError) as info:
         M.held_out(other, trained24.model)
     assert isinstance(info.value, MaskeduError) and "Retrain" in str(info.value)
