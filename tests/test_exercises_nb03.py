@@ -22,6 +22,7 @@ def _head(base, x, softmax=True):
     return keras.Model(base.inputs, x)
 
 
+@pytest.mark.slow
 def test_q1_accepts_one_more_block_by_argument_or_by_hand():
     assert nb03.q1.check(build_resnet(blocks=(1, 2, 3)), display=False).correct
     assert nb03.q1.check(build_resnet(blocks=(2, 2, 2), widths=(16, 32, 64)), display=False).correct
@@ -37,6 +38,7 @@ def test_q1_accepts_one_more_block_by_argument_or_by_hand():
     assert nb03.q1.check(_head(base, keras.layers.Add()([x, y])), display=False).correct
 
 
+@pytest.mark.slow
 def test_q1_refuses_bogus_blocks():
     base = build_resnet()
     x = base.get_layer("stage3_block2_out").output
@@ -72,6 +74,7 @@ def test_q1_runs_the_model_on_real_pixels():
     (lambda: build_resnet(input_shape=(64, 64, 3), blocks=(1, 2, 3)), "Your model's input shape is (None, 64, 64, 3)"),
     (lambda: "a string", "You passed a str"),
 ])
+@pytest.mark.slow
 def test_q1_rejects_typical_mistakes(answer, start):
     model = answer()
     result = nb03.q1.check(model, display=False)

@@ -15,6 +15,10 @@ from maskedu.crop import crop_faces, image_hashes
 from maskedu.sample import SOURCES_NAME, make_sample_dataset, read_sources
 
 
+# Every test here trains or crops a real sample (tens of seconds on two cores): the slow tier.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def sample24(tmp_path_factory):
     return make_sample_dataset(tmp_path_factory.mktemp("split") / "sample", n_images=24, seed=0)
@@ -180,7 +184,6 @@ def test_check_unseen_fires_for_a_training_face_and_passes_held_out_ones(crops24
         M.check_unseen(model, np.zeros((50, 50), np.uint8))
 
 
-@pytest.mark.slow
 def test_pixel_identical_crops_stay_on_one_side():
     """A photo saved twice under two names: its copies must not straddle the split (check_unseen would fire)."""
     rng = np.random.default_rng(0)
