@@ -235,7 +235,9 @@ q2 = Question(
         "ok = curve.false_positive_rate <= nb02.FP_BUDGET      # within the false-alarm budget\n"
         "found = curve.found_rate[\"with_mask\"]\n"
         "best = found[ok].max()                                # the most masked faces among those\n"
-        "answer = curve.thresholds[ok & (found == best)].max()  # ties: the highest (safest) threshold\n"
-        "# the same as nb02.best_threshold(curve.thresholds, found, curve.false_positive_rate)"
+        "my_threshold = curve.thresholds[ok & (found == best)].max()  # ties: the highest (safest) threshold\n"
+        "# the same as nb02.best_threshold(curve.thresholds, found, curve.false_positive_rate)\n"
+        "nb02.q2.check(my_threshold)"
     ),
+    answer="my_threshold",
 )
