@@ -171,11 +171,8 @@ def _shared(name: str) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["scenes", "realfaces"])
-def test_notebook_01_runs_in_fast_mode_on_a_shared_folder(name, tmp_path, request):
-    folder = _shared(name)  # a missing folder skips, or fails under CI=true (before the mark below)
-    request.applymarker(pytest.mark.xfail(
-        strict=True, reason="notebook 01's Kaggle-only cells (the remap to a stricter map, compare_with_kaggle, "
-        "csv_column_quirk and its plot) fail on a VOC or class-folder dataset; remove this mark once they check ds.layout"))
+def test_notebook_01_runs_in_fast_mode_on_a_shared_folder(name, tmp_path):
+    folder = _shared(name)  # a missing folder skips, or fails under CI=true
     env = dict(os.environ, MASKEDU_FAST="1", MASKEDU_DATASET=str(folder), MASKEDU_DATA=str(tmp_path / "data"))
     cmd = [sys.executable, "-m", "pytest", str(REPO / "notebooks" / "01_get_the_data.ipynb"), "--nbval-lax",
            "--nbval-current-env", "-p", "no:cacheprovider", "-q"]
