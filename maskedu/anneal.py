@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -97,12 +97,16 @@ class Schedule:
 
     t0: float = 1.0
     min_temp: float = 0.001
+    #: The schedule's own rate parameter (a subclass's field), which must be above 0.
+    rate: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
         check_number("t0 (the initial temperature)", self.t0, minimum=0.0, strict_minimum=True)
         check_number("min_temp", self.min_temp, minimum=0.0)
         if self.min_temp > self.t0:
             raise ValueError(f"min_temp={self.min_temp} is above the initial temperature t0={self.t0}; lower it.")
+        if self.rate is not None:
+            check_number(self.rate, getattr(self, self.rate), minimum=0.0, strict_minimum=True)
 
     def raw(self, t: float) -> float:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -122,10 +126,7 @@ class ExponentialSchedule(Schedule):
     """``T = t0 * exp(-decay * t)``: mlrose's ``ExpDecay`` (defaults ``t0=1, decay=0.005, min_temp=0.001``)."""
 
     decay: float = 0.005
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_number("decay", self.decay, minimum=0.0, strict_minimum=True)
+    rate: ClassVar[str] = "decay"
 
     def raw(self, t: float) -> float:
         return self.t0 * math.exp(-self.decay * t)
@@ -139,10 +140,10 @@ class GeometricSchedule(Schedule):
     """
 
     alpha: float = 0.99
+    rate: ClassVar[str] = "alpha"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_number("alpha", self.alpha, minimum=0.0, maximum=1.0, strict_minimum=True)
         if self.alpha >= 1.0:
             raise ValueError(f"alpha must be below 1 so the temperature falls, got {self.alpha}.")
 
@@ -155,10 +156,7 @@ class ArithmeticSchedule(Schedule):
     """``T = t0 - step * t``: a straight line down to ``min_temp`` (mlrose's ``ArithDecay``)."""
 
     step: float = 0.001
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_number("step", self.step, minimum=0.0, strict_minimum=True)
+    rate: ClassVar[str] = "step"
 
     def raw(self, t: float) -> float:
         return self.t0 - self.step * t

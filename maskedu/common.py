@@ -172,21 +172,27 @@ def artifact_path(name: str, *, fast: bool | None = None) -> Path:
     return path
 
 
+def shared_dir(name: str, env: str, needs: tuple[str, ...]) -> Path | None:
+    """A shared development folder (``../shared/<name>`` beside the checkout, or beside the working folder),
+    recognised by its sub-folders ``needs``; ``$<env>`` overrides the location. None where absent."""
+    given = os.environ.get(env)
+    candidates = [Path(given)] if given else []
+    root = repo_root()
+    if root is not None:
+        candidates.append(root.parent / "shared" / name)
+    candidates.append(Path.cwd().parent / "shared" / name)
+    for c in candidates:
+        if all((c / sub).is_dir() for sub in needs):
+            return c.resolve()
+    return None
+
+
 def realfaces_dir() -> Path | None:
     """The shared development photos (``../shared/realfaces`` beside the checkout), or None where absent.
 
     ``$MASKEDU_REALFACES`` overrides the location.
     """
-    env = os.environ.get("MASKEDU_REALFACES")
-    candidates = [Path(env)] if env else []
-    root = repo_root()
-    if root is not None:
-        candidates.append(root.parent / "shared" / "realfaces")
-    candidates.append(Path.cwd().parent / "shared" / "realfaces")
-    for c in candidates:
-        if (c / "with_mask").is_dir() and (c / "without_mask").is_dir():
-            return c.resolve()
-    return None
+    return shared_dir("realfaces", "MASKEDU_REALFACES", ("with_mask", "without_mask"))
 
 
 # --------------------------------------------------------------------------- seeds and setup

@@ -260,22 +260,22 @@ def source_notebook(path: str | os.PathLike, *, points: int = 1, graded: bool = 
 # --------------------------------------------------------------------------- nbgrader
 
 
+def _set_environment(values: dict[str, str | None]) -> None:
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @contextlib.contextmanager
 def _environment(**values: str | None) -> Iterator[None]:
     old = {k: os.environ.get(k) for k in values}
     try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _set_environment(values)
         yield
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _set_environment(old)
 
 
 def _require_nbgrader() -> None:

@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .common import ParameterError, check_choice, check_int, check_number
-from .oracle import LOSSES, AccessError, Oracle, as_classifier, check_image, label_only_attack
+from .oracle import LOSSES, AccessError, Oracle, as_classifier, check_image, image_batch, label_only_attack
 
 __all__ = [
     "epsilon_levels",
@@ -317,11 +317,7 @@ class Defense:
         return grad
 
     def _prep(self, batch: Any) -> np.ndarray:
-        x = np.asarray(batch)
-        if x.ndim == 3:
-            x = x[None]
-        if x.ndim != 4 or x.shape[-1] != 3:
-            raise ValueError(f"{self.name}: expected images of shape (N, height, width, 3), got {x.shape}.")
+        x = image_batch(batch, self.name)
         return np.clip(np.round(x), 0, 255).astype(np.uint8) if x.dtype != np.uint8 else x
 
     def both(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:

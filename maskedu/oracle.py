@@ -206,11 +206,7 @@ class Oracle:
                               f"({', '.join(ACCESS_LEVELS)}).")
 
     def _spend(self, batch: Any) -> np.ndarray:
-        x = np.asarray(batch)
-        if x.ndim == 3:
-            x = x[None]
-        if x.ndim != 4 or x.shape[-1] != 3:
-            raise ValueError(f"the oracle takes a batch of images of shape (N, height, width, 3), got {x.shape}.")
+        x = image_batch(batch, "the oracle")
         if self.budget is not None and self.queries + len(x) > self.budget:
             raise QueryBudgetError(
                 f"this batch of {len(x)} images would pass the oracle's budget of {self.budget:,} queries "
@@ -252,6 +248,16 @@ class Oracle:
 
 
 # --------------------------------------------------------------------------- a label-only attack
+
+
+def image_batch(batch: Any, who: str) -> np.ndarray:
+    """``batch`` as an ``(N, height, width, 3)`` array (one image gets a batch axis), or a ValueError naming ``who``."""
+    x = np.asarray(batch)
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"{who} takes images of shape (N, height, width, 3), got {x.shape}.")
+    return x
 
 
 def check_image(image: Any, name: str = "image") -> np.ndarray:

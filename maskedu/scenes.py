@@ -42,18 +42,9 @@ MIN_IOU = 0.4
 def scenes_dir() -> Path | None:
     """The shared annotated crowd scenes (``../shared/scenes`` beside the checkout, PASCAL VOC), or None
     where absent. ``$MASKEDU_SCENES`` overrides the location."""
-    from .common import repo_root
+    from .common import shared_dir
 
-    env = os.environ.get("MASKEDU_SCENES")
-    candidates = [Path(env)] if env else []
-    root = repo_root()
-    if root is not None:
-        candidates.append(root.parent / "shared" / "scenes")
-    candidates.append(Path.cwd().parent / "shared" / "scenes")
-    for c in candidates:
-        if (c / "images").is_dir() and (c / "annotations").is_dir():
-            return c.resolve()
-    return None
+    return shared_dir("scenes", "MASKEDU_SCENES", ("images", "annotations"))
 
 
 def _boxes(boxes, name: str) -> np.ndarray:

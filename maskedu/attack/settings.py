@@ -33,23 +33,23 @@ PAPER: Mapping[str, Any] = types.MappingProxyType(dict(
     pixels=1, popsize=400, maxiter=75, fitness="probability", mutation=(0.5, 1.0), recombination=1.0,
     strategy="best1bin", init="latinhypercube", colors="any",
 ))
+
+
+def _like_paper(**changes: Any) -> Mapping[str, Any]:
+    """A read-only preset: the paper's settings with ``changes``."""
+    return types.MappingProxyType({**PAPER, **changes})
+
+
+
 #: A quick look (about 2,100 queries, a second or two on a small network): 100 candidates, 20 generations.
-QUICK: Mapping[str, Any] = types.MappingProxyType(dict(
-    pixels=1, popsize=100, maxiter=20, fitness="margin", mutation=(0.5, 1.0), recombination=1.0,
-    strategy="best1bin", init="latinhypercube", colors="any",
-))
+QUICK: Mapping[str, Any] = _like_paper(popsize=100, maxiter=20, fitness="margin")
 #: What the explorer widget starts with: the paper's search, a quarter of the budget (about 7,600 queries).
-WATCH: Mapping[str, Any] = types.MappingProxyType(dict(
-    pixels=1, popsize=200, maxiter=37, fitness="margin", mutation=(0.5, 1.0), recombination=1.0,
-    strategy="best1bin", init="latinhypercube", colors="any",
-))
+WATCH: Mapping[str, Any] = _like_paper(popsize=200, maxiter=37, fitness="margin")
 #: Twenty pixels for DE, each colour channel 0 or 255 (8 colours instead of 16.7 million), margin
 #: fitness, at the paper's budget. DE struggles here: 100 numbers and 75 generations are too few for it;
 #: :func:`sparse_attack` with :data:`SPARSE` does much better on the same budget.
-MANY_PIXELS: Mapping[str, Any] = types.MappingProxyType(dict(
-    pixels=20, popsize=400, maxiter=74, fitness="margin", mutation=(0.5, 1.0), recombination=0.7,
-    strategy="best1bin", init="latinhypercube", colors="extreme",
-))
+MANY_PIXELS: Mapping[str, Any] = _like_paper(pixels=20, maxiter=74, fitness="margin", recombination=0.7,
+                                              colors="extreme")
 #: Our strongest search within the paper's 30,000 queries, for :func:`sparse_attack`: 20 pixels in
 #: extreme colours, a sensitivity scan, then greedy random search. ``sparse_attack(predict, face, label, **SPARSE)``.
 SPARSE: Mapping[str, Any] = types.MappingProxyType(dict(
