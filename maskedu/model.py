@@ -1511,7 +1511,8 @@ class TFLitePredictFn:
             with _quietly():
                 it = Interpreter(model_content=self.content, num_threads=self.num_threads)
             local.interpreter, local.n = it, None
-            local.input = it.get_input_details()[0]["index"]
+            detail = it.get_input_details()[0]
+            local.input, local.dtype = detail["index"], detail["dtype"]  # float32, or a model's own uint8 input
             local.output = it.get_output_details()[0]["index"]
         if local.n != n:
             with _quietly():  # the XNNPACK delegate is applied here, and announces itself on stderr
@@ -1526,7 +1527,7 @@ class TFLitePredictFn:
             x = x[None]
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"expected a batch of shape (N, {', '.join(map(str, self.input_shape))}), got {x.shape}.")
-        return np.ascontiguousarray(x, dtype=np.float32)
+        return x
 
     def both(self, batch) -> tuple[np.ndarray, np.ndarray]:
         x = self._prepare(batch)
@@ -1534,7 +1535,7 @@ class TFLitePredictFn:
         if len(x) == 0:
             return np.zeros((0, self.n_classes), np.float32), np.zeros((0, self.n_classes), np.float32)
         it, inp, out = self._interpreter(len(x))
-        it.set_tensor(inp, x)
+        it.set_tensor(inp, np.ascontiguousarray(x, dtype=self._local.dtype))
         it.invoke()
         z = np.array(it.get_tensor(out), dtype=np.float32)
         e = np.exp(z - z.max(axis=1, keepdims=True))

@@ -195,6 +195,103 @@ def test_predict_fn_is_compiled_once_per_model_and_sees_new_weights():
     np.testing.assert_allclose(probs, model(x.astype(np.float32), training=False).numpy(), rtol=1e-4, atol=1e-5)
 
 
+def _fragile_model(size: int = 8, input_dtype: str = "float32"):
+    """A real Keras model with a logits layer that flips to class 1 when the pixels near (x=5, y=2) turn red."""
+    inp = keras.Input((size, size, 3), dtype=input_dtype)
+    x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255.0)(inp))
+    logits = keras.layers.Dense(2, name="logits")(x)
+    model = keras.Model(inp, keras.layers.Activation("softmax", name="probs")(logits))
+    yy, xx = np.mgrid[0:size, 0:size]
+    weight = np.exp(-((xx - 5) ** 2 + (yy - 2) ** 2) / 2.0)
+    k = np.zeros((size, size, 3), np.float32)
+    k[..., 0], k[..., 1] = weight, -weight
+    kernel = np.zeros((size * size * 3, 2), np.float32)
+    kernel[:, 1] = k.reshape(-1)
+    model.get_layer("logits").set_weights([kernel, np.array([0.8, 0.0], np.float32)])
+    return model
+
+
+def test_tflite_engine_gives_the_keras_logits_for_any_batch_size_and_dtype():
+    from maskedu.model import TFLitePredictFn
+
+    model = build_resnet(widths=(8,), blocks=(1,), stem_filters=8, seed=3)
+    keras_fn, lite = make_predict_fn(model), make_predict_fn(model, engine="tflite")
+    assert isinstance(lite, TFLitePredictFn) and lite.model is model  # the leak guard follows .model
+    assert (lite.input_shape, lite.n_classes) == (keras_fn.input_shape, keras_fn.n_classes) == ((50, 50, 3), 2)
+    x = np.random.default_rng(0).integers(0, 256, (40, 50, 50, 3), dtype=np.uint8)
+    for n in (0, 1, 7, 40, 3):  # sizes change back and forth: the interpreter is resized each time
+        for batch in (x[:n], x[:n].astype(np.float32)):
+            probs, logits = lite.both(batch)
+            assert probs.dtype == logits.dtype == np.float32 and probs.shape == logits.shape == (n, 2)
+            np.testing.assert_allclose(logits, keras_fn.logits(batch), atol=1e-4)
+            np.testing.assert_allclose(probs, keras_fn(batch), atol=1e-4)
+    assert lite(x[0]).shape == (1, 2)  # a single image gets a batch axis
+    assert lite.calls == 11
+    with pytest.raises(ValueError, match="batch of shape"):
+        lite(np.zeros((2, 32, 32, 3), np.uint8))
+
+
+def test_tflite_engine_is_cached_per_model_and_converted_again_for_new_weights():
+    model = _fragile_model()
+    lite = make_predict_fn(model, engine="tflite")
+    assert make_predict_fn(model, engine="tflite") is lite
+    assert make_predict_fn(lite, engine="tflite") is lite and make_predict_fn(lite) is make_predict_fn(model)
+    x = np.random.default_rng(1).integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
+    before = lite.logits(x)
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    again = make_predict_fn(model, engine="tflite")
+    assert again is not lite  # the old copy of the weights is stale
+    np.testing.assert_allclose(again.logits(x), before * 0.5, atol=1e-5)
+
+
+def test_tflite_engine_runs_in_threads_and_on_a_model_taking_uint8():
+    import threading
+
+    model = _fragile_model(input_dtype="uint8")
+    lite = make_predict_fn(model, engine="tflite")
+    x = np.random.default_rng(2).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
+    want = make_predict_fn(model).logits(x)
+    got = {}
+    threads = [threading.Thread(target=lambda i=i: got.__setitem__(i, lite.logits(x))) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 3
+    for z in got.values():
+        np.testing.assert_allclose(z, want, atol=1e-4)
+
+
+def test_tflite_engine_finds_the_same_one_pixel_attack_as_keras():
+    from maskedu.attack import one_pixel_attack
+
+    model = _fragile_model()
+    img = np.full((8, 8, 3), 100, np.uint8)
+    runs = [one_pixel_attack(make_predict_fn(model, engine=e), img, 0, popsize=30, maxiter=30, seed=0)
+            for e in ("keras", "tflite")]
+    assert runs[0].success and runs[1].success
+    np.testing.assert_array_equal(runs[0].pixels, runs[1].pixels)
+    np.testing.assert_array_equal(runs[0].adversarial, runs[1].adversarial)
+    assert runs[0].queries == runs[1].queries
+    np.testing.assert_allclose(runs[1].final_probs, runs[0].final_probs, atol=1e-4)
+
+
+def test_tflite_engine_is_silent(capfd):
+    model = _fragile_model()
+    capfd.readouterr()
+    lite = make_predict_fn(model, engine="tflite")  # conversion: MLIR lines on the C level
+    lite(np.zeros((2, 8, 8, 3), np.uint8))  # the interpreter and its XNNPACK delegate: "Created ..." on stderr
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_make_predict_fn_refuses_an_unknown_engine():
+    from maskedu.common import ParameterError
+
+    with pytest.raises(ParameterError, match="engine='onnx' is not one of the choices: 'keras', 'tflite'"):
+        make_predict_fn(_fragile_model(), engine="onnx")
+
+
 def test_train_accepts_crops_and_rejects_mismatches(real_faces):
     images, labels, paths = real_faces
     from maskedu.crop import Crops
