@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/attack_speed.py [--model PATH] [--data FOLDER] [--faces 10] [--no-art]
     .venv/bin/python benchmarks/attack_speed.py --forward [--xla] [--model PATH]
+    .venv/bin/python benchmarks/attack_speed.py --engine [--faces 3] [--rounds 2] [--model PATH]
 
 Everything runs in this one process, on the same model and the same correctly classified faces, at the
 paper's budget (1 pixel, population 400, 75 generations, recombination 1, probability fitness, stop as
@@ -29,6 +30,12 @@ soon as the label flips), face by face in turn so that a busy machine slows ever
 ``--forward`` only compares ways of running the forward pass on batches of 100 uint8 faces, side by side
 (:func:`forward_comparison`): the prediction function as it was, as it is, and with ``--xla`` compiled by XLA;
 it prints their rates, the ratios and whether the outputs are identical.
+
+``--engine`` only compares the two ways ``make_predict_fn`` can run the model (:func:`engine_comparison`):
+``keras`` (TensorFlow, the default) and ``tflite`` (the same network converted to TensorFlow Lite), each
+running whole attacks at the paper's budget with the margin fitness (notebook 05's study) on ``--faces``
+faces, the order of the engines reversed every other round; it prints the median seconds per attack of
+each, their ratio, and whether the two found the same pixels and verdicts.
 
 ``efficiency`` is our model queries per second of attack time divided by that raw throughput: how much
 of the model's own speed the attack code keeps. The last line printed is one JSON object.
@@ -216,6 +223,45 @@ def forward_comparison(model, *, xla: bool = False, batch: int = 100, calls: int
     return summary
 
 
+def engine_comparison(model, faces: np.ndarray, labels: np.ndarray, *, rounds: int = 2) -> dict:
+    """Whole paper-budget attacks (margin fitness) through ``make_predict_fn(model)`` ("keras") and
+    ``make_predict_fn(model, engine="tflite")``, face by face, ``rounds`` times each, alternating which engine
+    goes first. Reports the median seconds per attack of each engine and the median of the per-attack ratios,
+    and checks that both engines found the same pixels, and the same verdict once Keras re-scores TFLite's image."""
+    from maskedu.model import make_predict_fn
+
+    settings = {**PAPER, "fitness": "margin"}
+    fns = {"keras": make_predict_fn(model), "tflite": make_predict_fn(model, engine="tflite")}
+    for fn in fns.values():  # warm up: trace / convert and size the interpreter, untimed
+        one_pixel_attack(fn, faces[0], int(labels[0]), **{**settings, "maxiter": 1}, seed=0)
+    seconds = {name: [] for name in fns}
+    same_pixels = same_verdict = 0
+    for r in range(rounds):
+        for i, (face, label) in enumerate(zip(faces, labels)):
+            order = list(fns) if (r + i) % 2 == 0 else list(fns)[::-1]
+            res = {}
+            for name in order:
+                res[name] = one_pixel_attack(fns[name], face, int(label), **settings, seed=i)
+                seconds[name].append(res[name].seconds)
+            keras_says = bool(fns["keras"](res["tflite"].adversarial).argmax() != label)
+            same_pixels += bool(np.array_equal(res["keras"].pixels, res["tflite"].pixels))
+            same_verdict += keras_says == res["keras"].success == res["tflite"].success
+            print(f"round {r} face {i}: keras {res['keras'].seconds:6.2f} s ({'flipped' if res['keras'].success else 'held'}, "
+                  f"{res['keras'].queries:,} queries) | tflite {res['tflite'].seconds:6.2f} s "
+                  f"({'flipped' if res['tflite'].success else 'held'}, {res['tflite'].queries:,} queries)", flush=True)
+    ratios = [k / t for k, t in zip(seconds["keras"], seconds["tflite"])]
+    n = len(ratios)
+    summary = {"faces": len(faces), "rounds": rounds,
+               "keras_median_s": round(float(np.median(seconds["keras"])), 3),
+               "tflite_median_s": round(float(np.median(seconds["tflite"])), 3),
+               "ratio_median": round(float(np.median(ratios)), 3),
+               "same_pixels": f"{same_pixels}/{n}", "same_verdict": f"{same_verdict}/{n}"}
+    print(f"keras {summary['keras_median_s']:.2f} s, tflite {summary['tflite_median_s']:.2f} s per paper-budget attack "
+          f"(medians of {n}): tflite is {summary['ratio_median']:.2f}x as fast (median of the per-attack ratios); "
+          f"same pixels {same_pixels}/{n}, same verdict (Keras re-scoring TFLite's image) {same_verdict}/{n}")
+    return summary
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", help="a saved Keras model (default: the training benchmark's data/models/"
@@ -228,13 +274,24 @@ def main(argv=None) -> dict:
     ap.add_argument("--forward", action="store_true", help="only compare ways of running the forward pass on --model, "
                     "or an untrained build_resnet() (same speed), and exit")
     ap.add_argument("--xla", action="store_true", help="with --forward: also the XLA-compiled forward pass")
-    ap.add_argument("--rounds", type=int, default=4, help="with --forward: timed rounds of each way (default 4)")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="with --forward: timed rounds of each way (default 4); with --engine: attacks per face and engine (default 2)")
+    ap.add_argument("--engine", action="store_true", help="only compare the keras and tflite engines of make_predict_fn "
+                    "on whole paper-budget attacks of --faces faces, and exit")
     args = ap.parse_args(argv)
+    if args.engine:
+        model, model_note = load_or_train_model(args.model, args.data)
+        faces, labels, data_note = load_faces(model, args.data, args.faces, seed=0)
+        print(f"model: {model_note}")
+        print(f"faces: {data_note}")
+        summary = engine_comparison(model, faces, labels, rounds=args.rounds or 2)
+        print(json.dumps(summary))
+        return summary
     if args.forward:
         from maskedu.model import build_resnet, load_model
 
         summary = forward_comparison(load_model(args.model) if args.model else build_resnet(), xla=args.xla,
-                                     rounds=args.rounds)
+                                     rounds=args.rounds or 4)
         print(json.dumps(summary))
         return summary
 
