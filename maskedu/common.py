@@ -221,18 +221,22 @@ class Settings:
         return f"maskedu: {mode} · seed {self.seed} · data in {self.data_dir}"
 
 
-class _StderrToDevnull:
-    """Point file descriptor 2 at /dev/null for a moment (C++ libraries write there, around Python's stderr)."""
+class _FdToDevnull:
+    """Point a file descriptor (2, stderr, by default; 1 is stdout) at /dev/null for a moment: C++ libraries
+    write there, around Python's streams."""
+
+    def __init__(self, fd: int = 2):
+        self.fd = fd
 
     def __enter__(self):
         self.saved = None
         try:
-            sys.stderr.flush()
-            self.saved = os.dup(2)
+            (sys.stdout if self.fd == 1 else sys.stderr).flush()
+            self.saved = os.dup(self.fd)
             devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
+            os.dup2(devnull, self.fd)
             os.close(devnull)
-        except OSError:  # no descriptor 2 to redirect: nothing to quiet
+        except (OSError, ValueError):  # no such descriptor to redirect: nothing to quiet
             if self.saved is not None:
                 os.close(self.saved)
             self.saved = None
@@ -240,9 +244,12 @@ class _StderrToDevnull:
 
     def __exit__(self, *exc):
         if self.saved is not None:
-            os.dup2(self.saved, 2)
+            os.dup2(self.saved, self.fd)
             os.close(self.saved)
         return False
+
+
+_StderrToDevnull = _FdToDevnull
 
 
 def import_tensorflow():

@@ -1329,7 +1329,30 @@ def load_model(path: str | os.PathLike):
 # =========================================================================== fast prediction
 
 
-class PredictFn:
+class _Prediction:
+    """What both engines' prediction functions share: ``fn(batch)`` gives probabilities, ``fn.logits(batch)``
+    the logits, both from ``fn.both(batch)``."""
+
+    def _batch(self, batch) -> np.ndarray:
+        """``batch`` as an array of shape (N, *input_shape); one image gets a batch axis."""
+        x = np.asarray(batch)
+        if x.shape == self.input_shape:
+            x = x[None]
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"expected a batch of shape (N, {', '.join(map(str, self.input_shape))}), got {x.shape}.")
+        return x
+
+    def __call__(self, batch) -> np.ndarray:
+        return self.both(batch)[0]
+
+    def logits(self, batch) -> np.ndarray:
+        return self.both(batch)[1]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.model.name}, input {self.input_shape}, {self.calls} calls)"
+
+
+class PredictFn(_Prediction):
     """A model's forward pass compiled once as a TensorFlow graph for any batch size.
 
     ``fn(batch)`` gives probabilities (N, C) float32; ``fn.logits(batch)`` the logits; ``fn.both(batch)``
@@ -1378,11 +1401,7 @@ class PredictFn:
         return self._graph("float32")
 
     def _prepare(self, batch) -> np.ndarray:
-        x = np.asarray(batch)
-        if x.shape == self.input_shape:
-            x = x[None]
-        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"expected a batch of shape (N, {', '.join(map(str, self.input_shape))}), got {x.shape}.")
+        x = self._batch(batch)
         if x.dtype == np.uint8:
             return np.ascontiguousarray(x)
         return x.astype(np.float32, copy=False)
@@ -1396,14 +1415,6 @@ class PredictFn:
         p, z = self._graph("uint8" if x.dtype == np.uint8 else "float32")(x)
         return p.numpy(), z.numpy()
 
-    def __call__(self, batch) -> np.ndarray:
-        return self.both(batch)[0]
-
-    def logits(self, batch) -> np.ndarray:
-        return self.both(batch)[1]
-
-    def __repr__(self) -> str:
-        return f"PredictFn({self.model.name}, input {self.input_shape}, {self.calls} calls)"
 
 
 #: The ways :func:`make_predict_fn` can run the network: ``"keras"`` (TensorFlow, the default) and ``"tflite"``.
@@ -1418,42 +1429,16 @@ def _quietly():
     import io
     import warnings
 
-    from .common import _StderrToDevnull
+    from .common import _FdToDevnull
 
     stack = contextlib.ExitStack()
-    stack.enter_context(_StderrToDevnull())
-    stack.enter_context(_StdoutToDevnull())
+    stack.enter_context(_FdToDevnull(2))
+    stack.enter_context(_FdToDevnull(1))
     stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
     stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
     stack.enter_context(warnings.catch_warnings())
     warnings.simplefilter("ignore")
     return stack
-
-
-class _StdoutToDevnull:
-    """Point file descriptor 1 at /dev/null for a moment (the converter's C++ code prints there)."""
-
-    def __enter__(self):
-        import sys
-
-        self.saved = None
-        try:
-            sys.stdout.flush()
-            self.saved = os.dup(1)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.close(devnull)
-        except (OSError, ValueError):  # no descriptor 1 to redirect: nothing to quiet
-            if self.saved is not None:
-                os.close(self.saved)
-            self.saved = None
-        return self
-
-    def __exit__(self, *exc):
-        if self.saved is not None:
-            os.dup2(self.saved, 1)
-            os.close(self.saved)
-        return False
 
 
 def _weights_fingerprint(model) -> str:
@@ -1466,7 +1451,7 @@ def _weights_fingerprint(model) -> str:
     return h.hexdigest()
 
 
-class TFLitePredictFn:
+class TFLitePredictFn(_Prediction):
     """The same forward pass as :class:`PredictFn`, run by TensorFlow Lite (LiteRT) instead of TensorFlow.
 
     TensorFlow Lite is TensorFlow's runtime for small models on phones and CPUs: the Keras network is
@@ -1522,12 +1507,7 @@ class TFLitePredictFn:
         return it, local.input, local.output
 
     def _prepare(self, batch) -> np.ndarray:
-        x = np.asarray(batch)
-        if x.shape == self.input_shape:
-            x = x[None]
-        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"expected a batch of shape (N, {', '.join(map(str, self.input_shape))}), got {x.shape}.")
-        return x
+        return self._batch(batch)
 
     def both(self, batch) -> tuple[np.ndarray, np.ndarray]:
         x = self._prepare(batch)
@@ -1541,14 +1521,6 @@ class TFLitePredictFn:
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return (e / e.sum(axis=1, keepdims=True)).astype(np.float32), z
 
-    def __call__(self, batch) -> np.ndarray:
-        return self.both(batch)[0]
-
-    def logits(self, batch) -> np.ndarray:
-        return self.both(batch)[1]
-
-    def __repr__(self) -> str:
-        return f"TFLitePredictFn({self.model.name}, input {self.input_shape}, {self.calls} calls)"
 
 
 def make_predict_fn(model, engine: str = "keras"):
@@ -1610,9 +1582,14 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 def model_path(recipe: str = "default") -> Path:
     """Where :func:`get_model` keeps a recipe's model: ``models/resnet.keras`` and ``models/resnet-paper.keras``
-    under the data folder (``-fast`` added in fast mode); the split sits beside each (:func:`split_path`)."""
+    under the data folder (``-fast`` added in fast mode; in ``models/<key>/`` for a ``MASKEDU_DATASET`` folder,
+    :func:`maskedu.download.derived_key`); the split sits beside each (:func:`split_path`)."""
     check_choice("recipe", recipe, tuple(RECIPES))
-    return artifact_path("models/resnet.keras" if recipe == "default" else f"models/resnet-{recipe}.keras")
+    from .download import derived_key
+
+    name = "resnet.keras" if recipe == "default" else f"resnet-{recipe}.keras"
+    key = derived_key()  # a MASKEDU_DATASET folder's models never overwrite the default data's
+    return artifact_path(f"models/{key}/{name}" if key else f"models/{name}")
 
 
 def get_model(crops=None, verbose: bool = True, *, path: str | os.PathLike | None = None, retrain: bool = False,
@@ -1630,9 +1607,12 @@ def get_model(crops=None, verbose: bool = True, *, path: str | os.PathLike | Non
     target = Path(path) if path else model_path(recipe)
     if crops is None:
         from .crop import get_crops
+        from .download import get_dataset
 
-        # Like the paper's notebook: train on the annotated face boxes (every face, masked or not).
-        crops = get_crops(verbose=verbose, source="annotations")
+        # Like the paper's notebook: train on the annotated face boxes (every face, masked or not); class-folder
+        # data has no boxes, so there the detector finds the faces.
+        ds = get_dataset(verbose=verbose)
+        crops = get_crops(ds, verbose=verbose, source="annotations" if ds.annotated else "mtcnn")
     if target.is_file() and not retrain:
         model = load_model(target)  # a corrupt file raises ModelError naming it, before anything is printed
         record = _attach_from_file(model, target)

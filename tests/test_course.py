@@ -148,8 +148,6 @@ def test_install_cell_never_installs_a_bare_name_from_an_index(monkeypatch, tmp_
     assert calls == [[sys.executable, "-m", "pip", "install", "--quiet", "maskedu-0.2.0-py3-none-any.whl"]]
 
 
-@pytest.mark.xfail(strict=True, reason="the notebooks do not start with course.INSTALL_CELL yet (the notebooks' "
-                   "owners add it as the first code cell); remove this mark once they do")
 def test_every_notebook_first_code_cell_installs_maskedu_when_missing():
     for path in course.notebook_paths():
         nb = nbformat.read(path, as_version=4)

@@ -123,6 +123,7 @@ def trained(real_faces):
                  patience=20, verbose=False, live_plot=False)
 
 
+@pytest.mark.slow
 def test_tiny_model_learns_real_faces_above_chance(trained):
     result = trained
     assert set(result.split.sizes()) == {"train", "validation", "test"}
@@ -138,6 +139,7 @@ def test_tiny_model_learns_real_faces_above_chance(trained):
     assert set(result.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
 
 
+@pytest.mark.slow
 def test_training_is_reproducible(real_faces):
     images, labels, _ = real_faces
     sub = (images[::4], labels[::4])
@@ -149,6 +151,7 @@ def test_training_is_reproducible(real_faces):
     assert all(np.array_equal(a, b) for a, b in zip(*runs))
 
 
+@pytest.mark.slow
 def test_save_load_round_trip_uses_safe_mode(tmp_path, trained):
     model = trained.model
     path = save_model(model, tmp_path / "m.keras")
@@ -167,6 +170,7 @@ def test_save_load_round_trip_uses_safe_mode(tmp_path, trained):
         load_model(tmp_path / "lambda.keras")
 
 
+@pytest.mark.slow
 def test_predict_fn_equals_model_predict_for_any_batch_size(trained):
     model = trained.model
     predict = make_predict_fn(model)
@@ -292,6 +296,7 @@ def test_make_predict_fn_refuses_an_unknown_engine():
         make_predict_fn(_fragile_model(), engine="onnx")
 
 
+@pytest.mark.slow
 def test_train_accepts_crops_and_rejects_mismatches(real_faces):
     images, labels, paths = real_faces
     from maskedu.crop import Crops
@@ -308,6 +313,7 @@ def test_train_accepts_crops_and_rejects_mismatches(real_faces):
         train(build_resnet(), (images, labels[:-1]), epochs=1, verbose=False)
 
 
+@pytest.mark.slow
 def test_train_options_old_recipe_and_bad_values():
     # synthetic two-class faces: no realfaces needed; one epoch each, tiny network
     from maskedu.model import make_augmenter
