@@ -62,7 +62,7 @@ _EXPORTS: dict[str, str] = {
     "build_resnet": "model", "count_flops": "model", "train": "model", "evaluate": "model",
     "save_model": "model", "load_model": "model", "make_predict_fn": "model", "ModelError": "model",
     "detect_masks": "detect", "draw_detections": "detect", "get_model": "model", "stratified_split": "model",
-    "Evaluation": "model", "TrainResult": "model", "PredictFn": "model", "LiveTrainingPlot": "model",
+    "Evaluation": "model", "TrainResult": "model", "PredictFn": "model", "TFLitePredictFn": "model", "LiveTrainingPlot": "model",
     "residual_block": "model", "show_model": "model", "PAPER_ACCURACY": "model",
     "held_out": "model", "SplitMismatchError": "model", "SplitRecord": "model", "RECIPES": "model",
     "model_path": "model", "split_path": "model",
