@@ -140,12 +140,17 @@ def face_caption(index: int, label: int, probs: np.ndarray, class_names: Sequenc
 
 
 def describe_result(result: AttackResult) -> str:
-    """The outcome as HTML: the verdict, then the result's own summary (prediction before and after, the
-    pixels, generations, queries and seconds)."""
+    """The outcome as HTML: verdict, prediction before/after, the pixels, queries and seconds."""
     verdict = ("<b style='color:#c62828'>Label flipped</b>" if result.success
                else "<b style='color:#2e7d32'>Label held</b>")
-    return (f"<div>{verdict}: {html.escape(result.summary())}<br>{result.queries:,} model queries: "
-            "candidates scored twice were answered from the attack's cache.</div>")
+    before = f"<b>{html.escape(result.name(result.predicted_before))}</b>, p(true) = {result.prior_confidence:.6f}"
+    after = (f"<b>{html.escape(result.name(result.predicted_after))}</b>, p(true) = {result.final_confidence:.6f} "
+             f"(drop {result.confidence_drop:.6f})")
+    pixels = "; ".join(f"({x}, {y}) set to RGB ({r}, {g}, {b})" for x, y, r, g, b in result.pixels.tolist())
+    return (f"<div>{verdict} ({html.escape(result.stop_reason)}) after {result.generations} generation(s).<br>"
+            f"Before: {before}. After: {after}.<br>Pixels: {html.escape(pixels) or 'none'}.<br>"
+            f"{result.queries:,} model queries ({result.evaluations:,} candidates scored, repeats answered from the "
+            f"cache) in {result.seconds:.2f} s.</div>")
 
 
 def _png(fig) -> bytes:
