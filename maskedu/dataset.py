@@ -43,6 +43,7 @@ __all__ = [
     "KAGGLE_IMAGES_DIR",
     "KAGGLE_ANNOTATIONS_DIR",
     "KAGGLE_CSV",
+    "KEYPOINT_NAMES",
     "KAGGLE_CSV_HEADER",
     "KAGGLE_CSV_VALUES",
     "KAGGLE_REFERENCE",
@@ -94,6 +95,8 @@ KAGGLE_IMAGES_DIR: Path = KAGGLE_SUBDIR / "images"
 KAGGLE_ANNOTATIONS_DIR: Path = KAGGLE_SUBDIR / "annotations"
 #: The CSV of every box, at the dataset's root.
 KAGGLE_CSV: str = "train.csv"
+#: The five facial landmarks MTCNN gives, in its order (the crop, pattern and sample stages use them).
+KEYPOINT_NAMES: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
 #: What the header of the Kaggle ``train.csv`` says ...
 KAGGLE_CSV_HEADER: tuple[str, ...] = ("name", "x1", "x2", "y1", "y2", "classname")

@@ -47,8 +47,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from . import files
 from .common import check_int
-from .crop.faces import KEYPOINT_NAMES
-from .dataset import KAGGLE_ANNOTATIONS_DIR as ANNOTATIONS_SUBDIR, KAGGLE_CSV, KAGGLE_CSV_HEADER
+from .dataset import KAGGLE_ANNOTATIONS_DIR as ANNOTATIONS_SUBDIR, KAGGLE_CSV, KAGGLE_CSV_HEADER, KEYPOINT_NAMES
 from .dataset import KAGGLE_IMAGES_DIR as IMAGES_SUBDIR
 
 __all__ = [

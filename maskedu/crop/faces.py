@@ -17,10 +17,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from ..dataset import KEYPOINT_NAMES  # MTCNN's five landmarks, defined with the other shared names
+
 __all__ = ["KEYPOINT_NAMES", "Face"]
 
-#: MTCNN's five landmarks, in the order the network predicts them.
-KEYPOINT_NAMES: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
 
 @dataclass(frozen=True)
