@@ -44,14 +44,13 @@ from maskedu.common import artifact_path, realfaces_dir
 
 def load_or_train_model(path: str | None, data: str | None):
     """The model to attack: ``path``, else the training benchmark's ``data/models/resnet-realfaces.keras``
-    (``benchmarks/train_accuracy.py --save``), else ``data/models/resnet.keras``, else one trained here
-    the way the training benchmark does (``build_resnet()`` + ``train()`` on the training photos)."""
-    if path is None:
-        for name in ("models/resnet-realfaces.keras", "models/resnet.keras"):
-            default = artifact_path(name, fast=False)
-            if default.is_file():
-                path = str(default)
-                break
+    (``benchmarks/train_accuracy.py``), else one trained here on the training photos (``build_resnet()`` +
+    ``train()``). The notebooks' ``data/models/resnet.keras`` is never used: it learned the embedded sample,
+    not these photos, so its figures here would describe another model."""
+    if path is None and data is None:
+        default = artifact_path("models/resnet-realfaces.keras", fast=False)
+        if default.is_file():
+            path = str(default)
     from maskedu.model import build_resnet, count_flops, load_model, train
 
     if path is not None:
