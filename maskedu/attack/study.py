@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import time
+from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..common import check_choice, check_int, progress, renamed_flag
+from ..common import ParameterError, ParameterTypeError, check_choice, check_int, progress, renamed_flag
 from .de import one_pixel_attack
 from .run import AttackResult, check_unseen_faces
-from .scoring import _margin, as_scorer
+from .scoring import Scorer, _margin, as_scorer
 from .settings import FITNESS_CHOICES
 from .sparse import sparse_attack
 
@@ -175,6 +179,8 @@ def attack_many(
     seed: int = 0,
     keep_results: bool = True,
     verbose: bool = True,
+    executor: Executor | None = None,
+    engine: str | None = None,
     **attack_kwargs: Any,
 ) -> AttackStudy:
     """Attack every image with every combination of pixel count, fitness and budget.
@@ -188,8 +194,17 @@ def attack_many(
     Faces the model trained or validated on are refused (:class:`maskedu.model.SeenFaceError`) when
     ``predict`` wraps a model that carries its split record: a study on them is no held-out result.
 
+    ``predict`` may also be the path of a model saved by :func:`maskedu.model.save_model` (its split file
+    beside it), run by ``engine`` ("keras" by default, or "tflite"). That is what ``executor=`` needs: any
+    :class:`concurrent.futures.Executor` (a Dask ``Client(...).get_executor()``, a ``ProcessPoolExecutor``)
+    runs the attacks as separate jobs, each worker loading the model from the file once (so the path must be
+    readable there) with the split that guards it. Every job carries its face's seed, so the study equals the
+    serial one attack for attack (same pixels, queries and verdicts; only ``seconds`` differ).
+
     >>> study = attack_many(model, crops.images[:20], crops.labels[:20], pixels=(1, 3))   # doctest: +SKIP
     >>> print(study)                                                                       # doctest: +SKIP
+    >>> study = attack_many("data/models/resnet.keras", faces, labels,                     # doctest: +SKIP
+    ...                     executor=Client("tcp://scheduler:8786").get_executor())
     """
     if "show_progress" in attack_kwargs:
         verbose = renamed_flag(attack_kwargs.pop("show_progress"), old="show_progress", where="attack_many")
@@ -216,7 +231,8 @@ def attack_many(
             budget_list.append((check_int("popsize", pop, minimum=5), check_int("maxiter", it, minimum=0)))
     if not pixel_list or not fitness_list or not budget_list:
         raise ValueError("pixels, fitness and budgets each need at least one value.")
-    scorer = as_scorer(predict)
+    model_file, engine = _check_model_source(predict, engine, executor)
+    scorer = as_scorer(predict) if model_file is None else scorer_from_file(model_file, engine)
     check_unseen_faces(scorer, _check_batch(imgs))
     probs, prior_logits = scorer(imgs)
     predicted = probs.argmax(axis=1)
@@ -229,37 +245,112 @@ def attack_many(
             skipped.append(dict(index=i, reason="already misclassified"))
         else:
             todo.append(i)
-    records, results = [], []
     configs = [(p, f, b) for p in pixel_list for f in fitness_list for b in budget_list]
-    bar = _StudyProgress(len(todo) * len(configs), verbose)
+    # one job per (configuration, face), in the serial order; each carries everything it needs, its seed included
+    jobs = [dict(image=imgs[i], label=int(labs[i]), index=i, prior_logits=prior_logits[i], pixels=p, fitness=f,
+                 popsize=pop, maxiter=it, method=method, seed=seed + i, attack_kwargs=attack_kwargs)
+            for p, f, (pop, it) in configs for i in todo]
+    bar = _StudyProgress(len(jobs), verbose)
+    outcomes: list[tuple[dict, AttackResult]] = []
     try:
-        for p, f, (pop, it) in configs:
-            for i in todo:
-                if method == "sparse":
-                    res = sparse_attack(scorer, imgs[i], int(labs[i]), pixels=p, fitness=f, budget=pop * (it + 1),
-                                        seed=seed + i, **attack_kwargs)
-                else:
-                    res = one_pixel_attack(scorer, imgs[i], int(labs[i]), pixels=p, fitness=f, popsize=pop,
-                                           maxiter=it, seed=seed + i, **attack_kwargs)
-                # the logit margins before and after (one extra image): unlike a float32 probability, they
-                # still tell a saturated face's attacks apart
-                _, final_logits = scorer(res.adversarial[None])
-                records.append(dict(
-                    index=i, label=int(labs[i]), pixels=p, fitness=f, popsize=pop, maxiter=it, method=method,
-                    prior_margin=_margin(prior_logits[i], int(labs[i])), final_margin=_margin(final_logits[0], int(labs[i])),
-                    colors=res.settings.get("colors", "any"), success=res.success,
-                    prior_confidence=res.prior_confidence, final_confidence=res.final_confidence,
-                    confidence_drop=res.confidence_drop, queries=res.queries, evaluations=res.evaluations,
-                    generations=res.generations, seconds=res.seconds, stop_reason=res.stop_reason,
-                    tied_start=bool(res.history and res.history[0].population_min == res.history[0].population_max),
-                    tied_end=bool(res.history and res.history[-1].population_min == res.history[-1].population_max),
-                ))
-                if keep_results:
-                    results.append(res)
-                bar.update(sum(r["success"] for r in records))
+        if executor is None:
+            for job in jobs:
+                outcomes.append(_attack_one(scorer, **job))
+                bar.update(sum(rec["success"] for rec, _ in outcomes))
+        else:
+            futures = [executor.submit(_attack_job, model_file, engine, job) for job in jobs]
+            try:
+                successes = 0
+                for fut in as_completed(futures):
+                    successes += fut.result()[0]["success"]  # a worker's error (SeenFaceError, ...) is raised here
+                    bar.update(successes)
+                outcomes = [fut.result() for fut in futures]
+            finally:
+                for fut in futures:
+                    fut.cancel()
     finally:
         bar.close()
+    records = [rec for rec, _ in outcomes]
+    results = [res for _, res in outcomes] if keep_results else []
     return AttackStudy(records=records, results=results, skipped=skipped, seconds=time.perf_counter() - started)
+
+
+def _check_model_source(predict: Any, engine: str | None, executor: Any) -> tuple[Path | None, str]:
+    """The saved model's path (None for a live model or function) and the engine to run it with."""
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise ParameterTypeError(
+            f"executor must be a concurrent.futures.Executor (something with .submit), such as "
+            f"dask.distributed.Client(...).get_executor() or a ProcessPoolExecutor; got {type(executor).__name__}.")
+    if isinstance(predict, (str, os.PathLike)):
+        from ..model import ENGINES
+
+        return Path(predict), check_choice("engine", "keras" if engine is None else engine, ENGINES)
+    if executor is not None:
+        raise ParameterError(
+            f"with executor=, predict must be the path of a saved model, not a live {type(predict).__name__}: each "
+            "worker builds its own model from the file (a live model cannot be shipped to another process). Save it "
+            "with maskedu.model.save_model(model, 'model.keras') (its split file goes beside it and keeps the "
+            "leak guard) and pass that path, with engine='tflite' for the TensorFlow Lite runtime.")
+    if engine is not None:
+        raise ParameterError(
+            f"engine={engine!r} applies when predict is a saved model's path; for a live model pass "
+            f"maskedu.model.make_predict_fn(model, engine={engine!r}) as predict instead.")
+    return None, "keras"
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_predict_fn(path: str, stamp: tuple[int, int], engine: str):
+    from ..model import load_model, make_predict_fn
+
+    return make_predict_fn(load_model(path), engine=engine)
+
+
+def scorer_from_file(path: str | os.PathLike, engine: str = "keras") -> Scorer:
+    """A new :class:`Scorer` (its own query count) of the model saved at ``path``, run by ``engine``; the model
+    is loaded once per process.
+
+    The split file beside the model comes with it (:func:`maskedu.model.load_model`), so its attacks refuse the
+    faces it trained on. A file saved again (another modification time or size) is loaded again. This is what
+    each worker of ``attack_many(path, ..., executor=...)`` attacks with.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no model at {p}: save one with maskedu.model.save_model(model, {str(p)!r}) "
+                                "(on a cluster, at a path every worker can read).")
+    st = p.stat()
+    return Scorer(_cached_predict_fn(str(p.resolve()), (st.st_mtime_ns, st.st_size), engine))
+
+
+def _attack_job(model_file: Path, engine: str, job: dict) -> tuple[dict, AttackResult]:
+    """One attack of :func:`attack_many` in a worker: the model from its file (once per process), then
+    :func:`_attack_one`."""
+    return _attack_one(scorer_from_file(model_file, engine), **job)
+
+
+def _attack_one(scorer: Scorer, *, image: np.ndarray, label: int, index: int, prior_logits: np.ndarray, pixels: int,
+                fitness: str, popsize: int, maxiter: int, method: str, seed: int,
+                attack_kwargs: Mapping[str, Any]) -> tuple[dict, AttackResult]:
+    """One face attacked with one configuration: its record (one row of ``study.records``) and its result."""
+    if method == "sparse":
+        res = sparse_attack(scorer, image, label, pixels=pixels, fitness=fitness, budget=popsize * (maxiter + 1),
+                            seed=seed, **attack_kwargs)
+    else:
+        res = one_pixel_attack(scorer, image, label, pixels=pixels, fitness=fitness, popsize=popsize,
+                               maxiter=maxiter, seed=seed, **attack_kwargs)
+    # the logit margins before and after (one extra image): unlike a float32 probability, they
+    # still tell a saturated face's attacks apart
+    _, final_logits = scorer(res.adversarial[None])
+    record = dict(
+        index=index, label=label, pixels=pixels, fitness=fitness, popsize=popsize, maxiter=maxiter, method=method,
+        prior_margin=_margin(prior_logits, label), final_margin=_margin(final_logits[0], label),
+        colors=res.settings.get("colors", "any"), success=res.success,
+        prior_confidence=res.prior_confidence, final_confidence=res.final_confidence,
+        confidence_drop=res.confidence_drop, queries=res.queries, evaluations=res.evaluations,
+        generations=res.generations, seconds=res.seconds, stop_reason=res.stop_reason,
+        tied_start=bool(res.history and res.history[0].population_min == res.history[0].population_max),
+        tied_end=bool(res.history and res.history[-1].population_min == res.history[-1].population_max),
+    )
+    return record, res
 
 
 def _check_batch(imgs: np.ndarray) -> np.ndarray:
