@@ -238,7 +238,7 @@ def test_course_commands_parse():
 @pytest.mark.slow
 def test_wheel_carries_the_notebooks(tmp_path):
     """Build the wheel from a copy of the project, install it (no deps) into a fresh venv that sees this
-    environment's packages, and copy the notebooks out there: no checkout needed."""
+    environment's packages, copy the notebooks out there and run notebook 01 in fast mode: no checkout needed."""
     root = Path(__file__).resolve().parent.parent
     src = tmp_path / "src"
     src.mkdir()
@@ -264,3 +264,23 @@ def test_wheel_carries_the_notebooks(tmp_path):
     assert out[1].startswith(str(venv)) and out[1].endswith("share/maskedu/notebooks"), out
     assert int(out[2]) == len(course.notebook_paths())
     assert sorted(p.name for p in (tmp_path / "copied").glob("*.ipynb")) == [p.name for p in course.notebook_paths()]
+    # notebook 01 runs there in fast mode, in a kernel of the fresh venv that imports the installed package; the
+    # run adds one last cell saying where maskedu and the kernel's Python came from
+    home = tmp_path / "home"  # no Kaggle token anywhere: the embedded sample, offline
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAGGLE_", "MASKEDU_", "JUPYTER_"))}
+    env.update(PYTHONPATH="", HOME=str(home), MASKEDU_FAST="1", MASKEDU_STRICT="1", MASKEDU_DATA=str(tmp_path / "data"),
+               TF_CPP_MIN_LOG_LEVEL="3", MASKEDU_NO_PROGRESS="1")
+    runner = (
+        "import sys, nbformat, nbclient\n"
+        "path = sys.argv[1]\n"
+        "nb = nbformat.read(path, as_version=4)\n"
+        "nb.cells.append(nbformat.v4.new_code_cell('import maskedu, sys; print(maskedu.__file__); print(sys.executable)'))\n"
+        "nbclient.NotebookClient(nb, timeout=600, kernel_name='python3', resources={'metadata': {'path': sys.argv[2]}}).execute()\n"
+        "print(nb.cells[-1].outputs[0]['text'], end='')\n")
+    first = tmp_path / "copied" / "01_get_the_data.ipynb"
+    ran = subprocess.run([str(python), "-c", runner, str(first), str(first.parent)], cwd=first.parent, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert ran.returncode == 0, f"notebook 01 failed in the fresh venv:\n{ran.stdout[-3000:]}\n{ran.stderr[-3000:]}"
+    where = ran.stdout.splitlines()[-2:]
+    assert where[0].startswith(str(venv)) and where[1] == str(python), where  # the wheel's maskedu, the venv's kernel
