@@ -587,6 +587,13 @@ class PatternResult:
     detections: Detections
     search: AnnealResult
     seed: int | None = None
+    conditions: Any = None  # the maskedu.worn.WearConditions it was searched over (None: the flat canvas)
+    goal: str = "flood"
+
+    @property
+    def detector_evaluations(self) -> int:
+        """Detector runs the search spent: one per candidate, times the wear conditions when it had them."""
+        return self.search.n_evaluations * (len(self.conditions) if self.conditions is not None else 1)
 
     @property
     def n_detections(self) -> int:
@@ -619,6 +626,8 @@ def search_pattern(
     seed: int | None = 0,
     space: PatternSpace | None = None,
     on_iteration: Callable[[IterationInfo], bool | None] | None = None,
+    conditions: Any = None,
+    goal: str = "flood",
     **space_kwargs: Any,
 ) -> PatternResult:
     """Search a decoy pattern that makes ``detector`` see as many faces as possible.
@@ -634,6 +643,11 @@ def search_pattern(
     row, like the original. ``on_iteration`` receives an :class:`~maskedu.anneal.IterationInfo` each
     iteration (return True to stop). Extra keyword arguments build the :class:`PatternSpace`; pass a
     ready ``space`` instead to reuse one (it then decides the decoy and the number of copies).
+
+    With ``conditions`` (a :class:`maskedu.worn.WearConditions`), each candidate is worn under every
+    condition and scored by its mean effect (:func:`maskedu.worn.worn_fitness`, ``goal`` "flood" or
+    "evade"): expectation over transformations; :func:`maskedu.worn.search_worn_pattern` sets the
+    iterations from a budget of detector evaluations.
     """
     check_choice("method", method, METHODS)
     check_choice("fitness", fitness, FITNESSES)
@@ -642,7 +656,13 @@ def search_pattern(
     detector = get_detector(detector)
     if space is None:
         space = PatternSpace(decoy=decoy, n_copies=n_copies, **space_kwargs)
-    score = make_fitness(space, detector, fitness)
+    if conditions is not None:
+        from .worn import worn_fitness
+
+        score = worn_fitness(space, detector, conditions, kind=fitness, goal=goal)
+    else:
+        check_choice("goal", goal, ("flood",))  # on a flat canvas there is no wearer to hide
+        score = make_fitness(space, detector, fitness)
     rng = np.random.default_rng(seed)
     if method == "annealing":
         if isinstance(schedule, str):
@@ -653,7 +673,8 @@ def search_pattern(
     else:
         result = random_search(score, space.random_state, max_iters=max_iters, seed=rng, on_iteration=on_iteration)
     image = space.render(result.best_state)
-    return PatternResult(space, detector, fitness, method, result.best_state, image, detector.detect(image), result, seed)
+    return PatternResult(space, detector, fitness, method, result.best_state, image, detector.detect(image), result, seed,
+                         conditions, goal)
 
 
 # =========================================================================== drawing
