@@ -34,7 +34,18 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .common import ParameterError, check_choice, check_int, check_number
-from .oracle import LOSSES, AccessError, Oracle, as_classifier, check_image, image_batch, label_only_attack
+from .oracle import (
+    LOSSES,
+    AccessError,
+    Oracle,
+    as_classifier,
+    attack_access,
+    check_image,
+    image_batch,
+    label_only_attack,
+    needs_access,
+    oracle_for,
+)
 
 __all__ = [
     "epsilon_levels",
@@ -94,9 +105,10 @@ def epsilon_levels(epsilon: float) -> int:
 
 
 def _gradient_oracle(model: Any) -> Oracle:
+    """``model`` behind an Oracle of gradient access, for :func:`saliency` (an Oracle of a lower level is refused)."""
     if isinstance(model, Oracle):
         if model.access != "gradients":
-            raise AccessError(f"a white-box attack needs the gradients; this oracle gives {model.access!r} access. "
+            raise AccessError(f"a saliency map needs the gradients; this oracle gives {model.access!r} access. "
                               "Use Oracle(model, 'gradients').")
         return model
     return Oracle(model, "gradients")
@@ -146,6 +158,7 @@ class WhiteBoxResult:
                 f"labels flipped, {self.queries:,} queries, {self.seconds:.2f} s>")
 
 
+@needs_access("gradients")
 def fgsm(model: Any, images: Any, labels: Any, *, epsilon: float = 4 / 255, loss: str = "ce") -> WhiteBoxResult:
     """The fast gradient sign method (Goodfellow et al. 2015): one step of ``epsilon`` along the sign of the
     loss gradient, ``x' = clip(x + eps * sign(grad), 0, 255)``. ``model`` is a model, a defense, or an
@@ -155,7 +168,7 @@ def fgsm(model: Any, images: Any, labels: Any, *, epsilon: float = 4 / 255, loss
     x, y = _batch(images, labels)
     eps = epsilon_levels(epsilon)
     check_choice("loss", loss, LOSSES)
-    oracle = _gradient_oracle(model)
+    oracle = oracle_for(fgsm, model)
     q0 = oracle.queries
     _, g, logits = oracle.gradient(x, y, loss=loss)
     adv = np.clip(x.astype(np.int32) + eps * np.sign(g).astype(np.int32), 0, 255).astype(np.uint8)
@@ -165,6 +178,7 @@ def fgsm(model: Any, images: Any, labels: Any, *, epsilon: float = 4 / 255, loss
                           dict(method="fgsm", epsilon=eps / 255, loss=loss))
 
 
+@needs_access("gradients")
 def pgd(model: Any, images: Any, labels: Any, *, epsilon: float = 4 / 255, steps: int = 10, step_size: int | None = None,
         random_start: bool = True, loss: str = "cw", seed: int | None = 0) -> WhiteBoxResult:
     """Projected gradient descent (Madry et al. 2018) under an L-infinity budget, on whole pixel values.
@@ -181,7 +195,7 @@ def pgd(model: Any, images: Any, labels: Any, *, epsilon: float = 4 / 255, steps
     steps = check_int("steps", steps, minimum=1)
     step = max(1, eps // 4) if step_size is None else check_int("step_size", step_size, minimum=1)
     check_choice("loss", loss, LOSSES)
-    oracle = _gradient_oracle(model)
+    oracle = oracle_for(pgd, model)
     q0 = oracle.queries
     rng = np.random.default_rng(seed)
     x0 = x.astype(np.int32)
@@ -209,6 +223,7 @@ def pgd(model: Any, images: Any, labels: Any, *, epsilon: float = 4 / 255, steps
                                loss=loss))
 
 
+@needs_access("gradients")
 def gradient_pixel_attack(model: Any, images: Any, labels: Any, *, pixels: int = 20, per_step: int = 1,
                           colors: str = "extreme") -> WhiteBoxResult:
     """A few-pixel attack guided by the gradient (in the spirit of JSMA, Papernot et al. 2016).
@@ -223,7 +238,7 @@ def gradient_pixel_attack(model: Any, images: Any, labels: Any, *, pixels: int =
     pixels = check_int("pixels", pixels, minimum=1, maximum=x.shape[1] * x.shape[2])
     per_step = check_int("per_step", per_step, minimum=1)
     check_choice("colors", colors, ("extreme",))
-    oracle = _gradient_oracle(model)
+    oracle = oracle_for(gradient_pixel_attack, model)
     q0 = oracle.queries
     cur = x.copy()
     used = np.zeros(x.shape[:3], bool)
@@ -513,8 +528,13 @@ class _Blocks:
         self.predict, self.image, self.block = predict, image, block
         h, w = image.shape[:2]
         self.coarse = image[: h - h % block or h : block, : w - w % block or w : block].copy()
+        if callable(getattr(predict, "both", None)):  # logits where the oracle gives them
+            self.both = lambda batch: predict.both(self._full(batch))
 
     def __call__(self, batch):
+        return self.predict(self._full(batch))
+
+    def _full(self, batch):
         batch = np.asarray(batch)
         changed = (batch != self.coarse[None]).any(axis=3)
         big = np.repeat(self.image[None], len(batch), axis=0)
@@ -523,22 +543,27 @@ class _Blocks:
         h, w = min(up.shape[1], big.shape[1]), min(up.shape[2], big.shape[2])
         sub = big[:, :h, :w]
         sub[mask[:, :h, :w]] = up[:, :h, :w][mask[:, :h, :w]]
-        return self.predict(big)
+        return big
 
 
+@needs_access("probabilities", uses="logits")
 def cluster_attack(predict: Any, image: Any, label: int, *, pixels: int = 20, block: int = 2, budget: int = 30_000,
                    seed: int | None = None, **sparse_kwargs: Any):
     """:func:`maskedu.attack.sparse_attack` with its pixels placed in ``block`` x ``block`` squares: a median
     filter outvotes a lone pixel but not a square of them. ``pixels`` counts real pixels (20 pixels in 2 x 2
     squares are 5 squares). Returns the sparse search's :class:`~maskedu.attack.AttackResult`, its
-    ``adversarial`` and ``pixels`` mapped back to the full-size face."""
-    from .attack import perturb, sparse_attack
+    ``adversarial`` and ``pixels`` mapped back to the full-size face. It needs ``"probabilities"`` access and
+    runs through an :class:`~maskedu.oracle.Oracle` like the sparse search (``queries`` are full-size faces sent)."""
+    from .attack import check_unseen_faces, perturb, sparse_attack
 
     image = check_image(image)
     block = check_int("block", block, minimum=1, maximum=8)
     squares = max(1, check_int("pixels", pixels, minimum=1) // (block * block))
-    wrap = _Blocks(predict, image, block)
-    res = sparse_attack(wrap, wrap.coarse, label, pixels=squares, budget=budget, seed=seed, **sparse_kwargs)
+    oracle = oracle_for(cluster_attack, predict)
+    check_unseen_faces(oracle, image[None])  # the search below sees only the coarse face
+    wrap = _Blocks(oracle, image, block)
+    coarse = Oracle(wrap, "logits" if hasattr(wrap, "both") else "probabilities")  # no more than the oracle gives
+    res = sparse_attack(coarse, wrap.coarse, label, pixels=squares, budget=budget, seed=seed, **sparse_kwargs)
     px = []
     for x, y, r, g, b in res.pixels.tolist():
         for dy in range(block):
@@ -574,21 +599,31 @@ ADAPTIVE: Mapping[str, str] = {
 }
 
 
-#: The threat models of notebook 07, one card each: what the attacker sees, and the attacks that need no more.
+#: The threat models of notebook 07, one card each: what the attacker sees; :func:`threat_cards` adds the attacks
+#: of each level from :func:`maskedu.oracle.attack_access` (what the attacks declare).
 THREAT_MODELS: Sequence[Mapping[str, str]] = (
     dict(access="label", sees="the predicted class of each image it sends, nothing else",
-         attacks="label_only_attack (maskedu.oracle)", example="a deployed mask checker that only opens a door or not"),
-    dict(access="probabilities", sees="the softmax scores of each image it sends",
-         attacks="one_pixel_attack, sparse_attack (maskedu.attack)", example="an API returning a confidence"),
+         example="a deployed mask checker that only opens a door or not"),
+    dict(access="probabilities", sees="the softmax scores of each image it sends", example="an API returning a confidence"),
     dict(access="logits", sees="the raw scores before the softmax (never round to exactly 1.0)",
-         attacks="the same, with the margin computed from true logits", example="a model file run as a black box"),
+         example="a model file run as a black box"),
     dict(access="gradients", sees="the model's weights: the gradient of a loss for every pixel",
-         attacks="fgsm, pgd, gradient_pixel_attack (maskedu.defend)", example="an open-source model, or an insider"),
+         example="an open-source model, or an insider"),
 )
 
 
 class _Cards:
     def __init__(self, cards, budget):
+        from .oracle import ATTACK_USES
+
+        declared = attack_access()  # every attack, as it declares itself (needs_access)
+
+        def listed(level):
+            need = [a for a, lv in declared.items() if lv == level]
+            use = [a for a in declared if ATTACK_USES[a] == level and a not in need]
+            return ", ".join(need + [f"{a} (uses them when given)" for a in use]) or "none"
+
+        cards = [dict(c, attacks=listed(c["access"])) for c in cards]
         self.cards, self.budget = cards, budget
 
     def __str__(self):
@@ -607,7 +642,8 @@ class _Cards:
 
 
 def threat_cards(budget: str = "counted, refused past the budget"):
-    """The threat models of :data:`THREAT_MODELS` as cards (HTML in a notebook, lines elsewhere)."""
+    """The threat models of :data:`THREAT_MODELS` as cards (HTML in a notebook, lines elsewhere); each card lists
+    the attacks that declare that access level (:func:`maskedu.oracle.attack_access`)."""
     return _Cards(THREAT_MODELS, budget)
 
 

@@ -23,6 +23,15 @@ Traceback (most recent call last):
 ...
 maskedu.oracle.QueryBudgetError: this batch of 2 images would pass the oracle's budget of 3 queries (2 used, 1 left); ...
 
+Every attack in :mod:`maskedu` declares the access it needs with :func:`needs_access` (its ``ACCESS``
+attribute; all of them in :data:`ATTACK_ACCESS`) and runs through an oracle (:func:`oracle_for`): handed a
+plain model it wraps it in an Oracle itself, handed an Oracle of a lower level it refuses at once:
+
+>>> label_only_attack.ACCESS
+'label'
+>>> label_only_attack(Oracle(oracle.model, "label", budget=200), np.zeros((8, 8, 3), np.uint8), 0).queries <= 200
+True
+
 :func:`label_only_attack` is a sparse attack that sees nothing but the label.
 """
 
@@ -38,6 +47,11 @@ from .common import MaskeduError, ParameterError, ParameterTypeError, check_choi
 
 __all__ = [
     "ACCESS_LEVELS",
+    "ATTACK_ACCESS",
+    "ATTACK_USES",
+    "attack_access",
+    "needs_access",
+    "oracle_for",
     "AccessError",
     "QueryBudgetError",
     "Classifier",
@@ -80,7 +94,9 @@ class Classifier:
         from .model import make_predict_fn
 
         self.model = getattr(model, "model", model)  # a PredictFn gives its model
-        self._predict = make_predict_fn(self.model)
+        # a prediction function given (make_predict_fn(model, engine="tflite")) answers the queries; gradients
+        # always come from the Keras model
+        self._predict = model if callable(getattr(model, "both", None)) else make_predict_fn(self.model)
         self.name = getattr(self.model, "name", "model")
 
     def both(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +110,9 @@ class Classifier:
         if fn is None:
             import tensorflow as tf
 
-            sub = self._predict._sub  # the model up to its logits layer, shared with the prediction function
+            from .model import make_predict_fn
+
+            sub = make_predict_fn(self.model)._sub  # the model up to its logits layer, shared with prediction
 
             @tf.function(reduce_retracing=True, autograph=False)  # plain Python control flow only
             def grad(x, y, cw):
@@ -136,7 +154,7 @@ class _ScoresOnly:
     def __init__(self, fn: Any):
         from .attack import Scorer
 
-        self.fn = fn
+        self.fn = self.model = fn  # .model: the unseen-face check looks through it
         self._scorer = Scorer(fn)
         self.name = getattr(fn, "__name__", type(fn).__name__)
 
@@ -147,7 +165,8 @@ class _ScoresOnly:
         return self.both(batch)[0]
 
     def gradient(self, batch, labels, *, loss="ce"):
-        raise AccessError(f"{self.name} is a plain function of images: it has no gradients. Give the Keras model "
+        raise AccessError(f"{self.name} gives class scores but no gradients (a plain function of images, or a Keras "
+                          "model without a layer named 'logits'). Give a model built by maskedu.model.build_resnet "
                           "(or a defense around it) for a gradient attack.")
 
 
@@ -156,13 +175,20 @@ def as_classifier(model: Any):
     returned as it is; any other function returning class scores becomes one without gradients."""
     if isinstance(model, Oracle):
         raise ParameterTypeError("an Oracle cannot sit behind another Oracle: give it the model (or the defense) itself.")
+    from .attack import Scorer
+
+    if isinstance(model, Scorer):  # a Scorer counts its own calls: the oracle counts them now
+        model = model.predict
     if hasattr(model, "both") and hasattr(model, "gradient"):
         return model
     try:
         import keras
 
         if isinstance(model, keras.Model) or isinstance(getattr(model, "model", None), keras.Model):
-            return Classifier(model)
+            try:
+                return Classifier(model)
+            except ValueError:  # no layer named "logits": its scores still serve, without gradients
+                return _ScoresOnly(model)
     except ImportError:  # pragma: no cover
         pass
     if callable(model):
@@ -247,6 +273,77 @@ class Oracle:
         return f"Oracle({getattr(self.model, 'name', 'model')}, {self.access!r}, {self.queries:,} queries{left})"
 
 
+# --------------------------------------------------------------------------- what each attack needs
+
+#: Every attack of :mod:`maskedu` and the access it needs, filled by :func:`needs_access` as the attacks'
+#: modules are imported (:func:`attack_access` imports them all first).
+ATTACK_ACCESS: dict[str, str] = {}
+#: The level each attack is given when handed a plain model (its ``USES``: more than it needs, where it helps).
+ATTACK_USES: dict[str, str] = {}
+
+
+def needs_access(level: str, *, uses: str | None = None):
+    """Declare the access an attack needs: a decorator setting its ``ACCESS`` (and ``USES``) attribute and
+    listing it in :data:`ATTACK_ACCESS`.
+
+    ``level`` is the least access the attack can work with: an :class:`Oracle` below it is refused
+    (:func:`oracle_for`). ``uses`` (default ``level``) is the level a plain model is wrapped in, when the attack
+    makes use of more where it is there: the DE and sparse searches need probabilities, but take the margin
+    from true logits when they may see them.
+
+    >>> @needs_access("label")
+    ... def my_attack(predict, image, label): ...
+    >>> my_attack.ACCESS, ATTACK_ACCESS.pop("my_attack"), ATTACK_USES.pop("my_attack")
+    ('label', 'label', 'label')
+    """
+    check_choice("level", level, ACCESS_LEVELS)
+    uses = level if uses is None else check_choice("uses", uses, ACCESS_LEVELS)
+    if ACCESS_LEVELS.index(uses) < ACCESS_LEVELS.index(level):
+        raise ParameterError(f"uses={uses!r} is below the level the attack needs ({level!r}).")
+
+    def declare(attack):
+        attack.ACCESS, attack.USES = level, uses
+        ATTACK_ACCESS[attack.__name__], ATTACK_USES[attack.__name__] = level, uses
+        return attack
+
+    return declare
+
+
+def attack_access() -> dict[str, str]:
+    """:data:`ATTACK_ACCESS` with every attack module imported: ``{attack name: access level}``, from the least
+    revealing level to the most."""
+    from . import attack, defend  # noqa: F401  (importing them declares their attacks)
+
+    return dict(sorted(ATTACK_ACCESS.items(), key=lambda kv: (ACCESS_LEVELS.index(kv[1]), kv[0])))
+
+
+def oracle_for(attack: Any, predict: Any) -> Oracle:
+    """The :class:`Oracle` ``attack`` (a function declared with :func:`needs_access`) runs through.
+
+    An Oracle is used as it is (so its budget and query count are the caller's) when its level is at least the
+    attack's ``ACCESS``, and refused at once with :class:`AccessError` otherwise, before any query. Anything else
+    (a Keras model, a defense, a prediction function, a :class:`~maskedu.attack.Scorer`) is wrapped in a new
+    ``Oracle(predict, attack.USES)`` without a budget.
+    """
+    need = getattr(attack, "ACCESS", None)
+    if need is None:
+        raise ParameterTypeError(f"{getattr(attack, '__name__', attack)!r} declares no access level: decorate it "
+                                 "with maskedu.oracle.needs_access(level).")
+    name = attack.__name__
+    if isinstance(predict, Oracle):
+        if predict.level < ACCESS_LEVELS.index(need):
+            fits = [a for a, lv in ATTACK_ACCESS.items() if ACCESS_LEVELS.index(lv) <= predict.level]
+            raise AccessError(f"{name} needs {need!r} access, but this oracle gives {predict.access!r} access; run it "
+                              f"against Oracle(model, {need!r}) or a higher level"
+                              + (f", or use an attack for {predict.access!r} access ({', '.join(fits)})." if fits else "."))
+        return predict
+    from .attack import Scorer
+
+    if isinstance(predict, Scorer):
+        predict = predict.predict
+    return Oracle(predict, attack.USES)
+
+
 # --------------------------------------------------------------------------- a label-only attack
 
 
@@ -272,16 +369,7 @@ def check_image(image: Any, name: str = "image") -> np.ndarray:
     return arr
 
 
-def _label_reader(predict: Any):
-    """(function from a batch to predicted labels, function giving queries used so far)."""
-    if isinstance(predict, Oracle):
-        return predict.labels, lambda: predict.queries
-    from .attack import as_scorer
-
-    scorer = as_scorer(predict)
-    return (lambda b: np.argmax(scorer(np.asarray(b))[0], axis=1)), lambda: scorer.images
-
-
+@needs_access("label")
 def label_only_attack(
     predict: Any,
     image: Any,
@@ -303,7 +391,7 @@ def label_only_attack(
     than ``pixels`` changed pixels remain, and starts over from a new noisy image while queries are left.
 
     ``predict`` is an :class:`Oracle` (any level: only ``labels`` is used) or anything
-    :func:`maskedu.attack.one_pixel_attack` accepts (only the argmax is used). Returns an
+    :func:`maskedu.attack.one_pixel_attack` accepts, which it puts behind ``Oracle(predict, "label")``. Returns an
     :class:`~maskedu.attack.AttackResult`; its probabilities are what the attacker saw, one-hot labels.
     """
     from .attack import AttackResult
@@ -315,8 +403,12 @@ def label_only_attack(
     budget = check_int("budget", budget, minimum=2)
     batch = check_int("batch", batch, minimum=2)
     label = check_int("label", label, minimum=0)
-    read, used = _label_reader(predict)
-    q0 = used()
+    oracle = oracle_for(label_only_attack, predict)
+    read, q0 = oracle.labels, oracle.queries
+
+    def used():
+        return oracle.queries
+
     rng = np.random.default_rng(seed)
     prior = int(read(image[None])[0])
     n_classes = max(2, label + 1, prior + 1)

@@ -3,6 +3,8 @@ trained for a few seconds on a task it can learn (a red square in the middle mea
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -38,6 +40,12 @@ def _faces(n, seed):
 
 @pytest.fixture(scope="module")
 def tiny():
+    return trained_tiny()
+
+
+@functools.lru_cache(maxsize=1)
+def trained_tiny():
+    """The tiny model and 8 faces it gets right, trained once per test run (test_oracle uses it too)."""
     import keras
 
     from maskedu.model import build_resnet

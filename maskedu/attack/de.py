@@ -10,11 +10,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..oracle import needs_access, oracle_for
 from .pixels import _check_image, candidate_bounds, decode_candidates
 from .run import AttackResult, AttackRun, AttackStopped, GenerationState
 from .settings import check_attack_params
 
 
+@needs_access("probabilities", uses="logits")
 def one_pixel_attack(
     predict: Any,
     image: Any,
@@ -39,8 +41,11 @@ def one_pixel_attack(
 
     Parameters
     ----------
-    predict : a Keras model, ``maskedu.model.make_predict_fn(model)`` or any function
-        From a batch ``(N, H, W, 3)`` of uint8 images to probabilities or logits ``(N, classes)``.
+    predict : a Keras model, ``maskedu.model.make_predict_fn(model)``, a defense, any function, or an Oracle
+        From a batch ``(N, H, W, 3)`` of uint8 images to probabilities or logits ``(N, classes)``. The attack
+        needs ``"probabilities"`` access (``one_pixel_attack.ACCESS``): an :class:`~maskedu.oracle.Oracle` of a
+        lower level is refused; anything else is put behind ``Oracle(predict, "logits")`` (the margin from true
+        logits), whose count is the result's ``queries``.
     image : uint8 array ``(H, W, 3)``
     label : the true class, an index (or a name from ``class_names``).
     pixels : how many pixels may change (k); a candidate is 5k numbers.
@@ -80,7 +85,8 @@ def one_pixel_attack(
                     init=init if isinstance(init, str) else "array", colors=colors,
                     seed=seed if not isinstance(seed, np.random.Generator) else "generator", target=target,
                     early_stop=early_stop)
-    run = AttackRun(predict, image, label, fitness=fitness, target=target, class_names=class_names,
+    oracle = oracle_for(one_pixel_attack, predict)
+    run = AttackRun(oracle, image, label, fitness=fitness, target=target, class_names=class_names,
                     settings=settings, on_generation=on_generation)
     if run.already_misclassified:
         return run.result(np.zeros((0, 5), np.int64), run.prior_probs[0], False, "already misclassified")

@@ -275,7 +275,7 @@ def check_unseen_faces(predict: Any, images: np.ndarray) -> None:
         return
     seen: set[int] = set()
     candidate = predict
-    for _ in range(4):  # Scorer -> its predict -> a prediction function's .model -> ...
+    for _ in range(8):  # Scorer -> its predict (an Oracle) -> a defense -> a classifier -> the Keras model ...
         if candidate is None or id(candidate) in seen:
             break
         seen.add(id(candidate))

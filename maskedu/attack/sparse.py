@@ -7,11 +7,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..common import check_choice, check_int, check_number
+from ..oracle import needs_access, oracle_for
 from .pixels import _check_image
 from .run import AttackResult, AttackRun, GenerationState
 from .settings import COLOR_CHOICES, FITNESS_CHOICES
 
 
+@needs_access("probabilities", uses="logits")
 def sparse_attack(
     predict: Any,
     image: Any,
@@ -44,7 +46,8 @@ def sparse_attack(
 
     ``on_generation`` is called after the scan (generation 0) and after each step; the history's
     population band is that of the step's proposals. Returns an :class:`AttackResult` like
-    :func:`one_pixel_attack` (and, like it, refuses faces the model learned from).
+    :func:`one_pixel_attack` (and, like it, needs ``"probabilities"`` access, runs through an
+    :class:`~maskedu.oracle.Oracle` and refuses faces the model learned from).
     """
     image = _check_image(image)
     h, w = image.shape[:2]
@@ -58,7 +61,8 @@ def sparse_attack(
         seed = check_int("seed", seed, minimum=0)
     settings = dict(method="sparse", pixels=pixels, budget=budget, batch=batch, scan=scan, fraction=fraction,
                     colors=colors, fitness=fitness, target=target, seed=seed, early_stop=early_stop)
-    run = AttackRun(predict, image, label, fitness=fitness, target=target, class_names=class_names,
+    oracle = oracle_for(sparse_attack, predict)
+    run = AttackRun(oracle, image, label, fitness=fitness, target=target, class_names=class_names,
                     settings=settings, on_generation=on_generation)
     if run.already_misclassified:
         return run.result(np.zeros((0, 5)), run.prior_probs[0], False, "already misclassified")
