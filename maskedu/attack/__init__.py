@@ -32,7 +32,7 @@ The pieces:
 The package, one module per concern: ``settings`` (choices, presets, :func:`check_attack_params`),
 ``pixels`` (candidates to images), ``scoring`` (:class:`Scorer`, the query cache), ``run`` (:class:`AttackRun`,
 the core every attack shares, and the results), ``de`` (:func:`one_pixel_attack`), ``sparse``
-(:func:`sparse_attack`), ``study`` (:func:`attack_many`, :class:`AttackStudy`) and ``plots``.
+(:func:`sparse_attack`), ``photo`` (:func:`photo_attack`: the whole photo-to-label pipeline under attack), ``study`` (:func:`attack_many`, :class:`AttackStudy`) and ``plots``.
 A new attack goes in a module of its own, built on :class:`AttackRun`.
 """
 
@@ -57,6 +57,7 @@ from .plots import (
     saturation,
     series_style,
 )
+from .photo import PhotoAttackResult, photo_attack
 from .run import AttackResult, AttackRun, AttackStopped, GenerationState, check_unseen_faces
 from .scoring import Scorer, _margin, _QueryCache, as_scorer
 from .settings import (
@@ -82,6 +83,8 @@ __all__ = [
     "candidate_bounds",
     "one_pixel_attack",
     "sparse_attack",
+    "photo_attack",
+    "PhotoAttackResult",
     "AttackRun",
     "AttackResult",
     "GenerationState",
