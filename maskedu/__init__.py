@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     # common
     "setup": "common", "MaskeduError": "common", "ParameterError": "common", "DataFolderError": "common",
     "is_fast": "common", "budget": "common", "data_dir": "common", "set_seed": "common",
+    "find_artifact": "common",
     # imaging
     "load_image": "imaging", "ImageError": "imaging", "iou": "imaging", "clip_box": "imaging", "crop_box": "imaging",
     # 01: data
@@ -65,7 +66,7 @@ _EXPORTS: dict[str, str] = {
     "Evaluation": "model", "TrainResult": "model", "PredictFn": "model", "TFLitePredictFn": "model", "LiveTrainingPlot": "model",
     "residual_block": "model", "show_model": "model", "PAPER_ACCURACY": "model",
     "held_out": "model", "SplitMismatchError": "model", "SplitRecord": "model", "RECIPES": "model",
-    "model_path": "model", "split_path": "model",
+    "model_path": "model", "split_path": "model", "find_model": "model",
     "FaceResult": "detect", "ImageResult": "detect",
     "add_synthetic_masks": "synthetic", "masked_face_crop": "synthetic",
     "score_scenes": "scenes", "plot_found_by_size": "scenes", "show_scene": "scenes",

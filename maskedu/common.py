@@ -34,6 +34,10 @@ __all__ = [
     "budget",
     "data_dir",
     "artifact_path",
+    "find_artifact",
+    "shared_data_dirs",
+    "in_shared_layer",
+    "SharedDataWarning",
     "realfaces_dir",
     "repo_root",
     "set_seed",
@@ -47,6 +51,7 @@ __all__ = [
 
 FAST_ENV = "MASKEDU_FAST"
 DATA_ENV = "MASKEDU_DATA"
+SHARED_DATA_ENV = "MASKEDU_SHARED_DATA"
 
 
 T = TypeVar("T")
@@ -157,19 +162,110 @@ def _make_data_dir(path: Path, *, named_by_env: bool) -> None:
     _WRITABLE_DATA_DIRS.add(resolved)
 
 
+def _artifact_name(name: str, fast: bool | None) -> Path:
+    """``name`` as a relative path, with ``-fast`` before the suffix in fast mode."""
+    fast = is_fast() if fast is None else fast
+    rel = Path(name)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise ParameterError(f"artifact names are relative to the data folder (such as 'models/resnet.keras'), got {name!r}.")
+    return rel.with_name(f"{rel.stem}-fast{rel.suffix}") if fast else rel
+
+
 def artifact_path(name: str, *, fast: bool | None = None) -> Path:
     """Path under the data folder for a stage's output; fast mode gets its own copy.
 
     ``artifact_path("models/resnet.keras")`` is ``data/models/resnet.keras`` normally and
     ``data/models/resnet-fast.keras`` under fast mode, so a quick test run never overwrites (or is
-    mistaken for) the real thing. Parent folders are created.
+    mistaken for) the real thing. Parent folders are created. This is where a stage *writes*, always in
+    the writable data folder; :func:`find_artifact` is where it *reads* (shared layers too).
     """
-    fast = is_fast() if fast is None else fast
-    path = data_dir() / name
-    if fast:
-        path = path.with_name(f"{path.stem}-fast{path.suffix}")
+    path = data_dir() / _artifact_name(name, fast)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# --------------------------------------------------------------------------- the shared read-only layers
+
+
+class SharedDataWarning(UserWarning):
+    """Something in a shared data layer (``$MASKEDU_SHARED_DATA``) is left out: a missing layer, or a stale
+    or partial artifact in one. The work is then done (once) in the user's own data folder."""
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, SharedDataWarning, stacklevel=3)
+
+
+def shared_data_dirs() -> list[Path]:
+    """The read-only shared data layers named by ``$MASKEDU_SHARED_DATA``, in the order given.
+
+    One folder, or several separated by ``os.pathsep`` (``:`` on Linux), that an instructor filled once
+    (``MASKEDU_DATA=/srv/maskedu-cache maskedu course precompute``): datasets, the sample, crops and models
+    every student reads instead of rebuilding. maskedu never writes, locks or copies anything there. A named
+    folder that does not exist is left out with a :class:`SharedDataWarning`; the writable data folder is
+    never its own layer.
+
+    >>> import os
+    >>> os.environ.get("MASKEDU_SHARED_DATA") is not None or shared_data_dirs() == []
+    True
+    """
+    given = os.environ.get(SHARED_DATA_ENV, "")
+    own = data_dir(create=False)
+    layers: list[Path] = []
+    for part in given.split(os.pathsep):
+        if not part.strip():
+            continue
+        path = Path(part.strip()).expanduser()
+        if not path.is_dir():
+            _warn_once(f"{SHARED_DATA_ENV} names {path}, which is not a folder (or cannot be read): it is left out, "
+                       "so what it would hold is built in your own data folder. Fix the path or mount it.")
+            continue
+        path = path.resolve()
+        if path != own and path not in layers:
+            layers.append(path)
+    return layers
+
+
+def in_shared_layer(path: str | os.PathLike) -> bool:
+    """True when ``path`` lies in one of the shared read-only layers (:func:`shared_data_dirs`): never write there."""
+    path = Path(os.path.realpath(Path(path).expanduser()))
+    return any(path == layer or path.is_relative_to(layer) for layer in shared_data_dirs())
+
+
+def find_artifact(name: str, *, fast: bool | None = None, problem=None) -> Path | None:
+    """Where a stage's finished output ``name`` can be read: the writable data folder first, then each shared layer.
+
+    ``name`` is what :func:`artifact_path` takes (``"models/resnet.keras"``, ``"sample-fast"``, with the
+    same ``-fast`` rule). ``problem(path)`` says why a found file or folder cannot be used (``None`` when it
+    can: a completion marker present, a split file beside a model, a cache that loads); such a copy is
+    skipped, and in a shared layer that is a :class:`SharedDataWarning` naming it and why. Returns None when
+    no layer holds a usable copy: then the caller builds it at :func:`artifact_path`. Nothing is created,
+    written or locked here.
+
+    >>> find_artifact("models/no-such-model.keras") is None
+    True
+    """
+    rel = _artifact_name(name, fast)
+    own = data_dir(create=False)
+    for layer in (own, *shared_data_dirs()):
+        path = layer / rel
+        try:
+            if not path.exists():
+                continue
+        except OSError:
+            continue
+        why = problem(path) if problem is not None else None
+        if why is None:
+            return path
+        if layer != own:
+            _warn_once(f"{path} in the shared data ({SHARED_DATA_ENV}) is ignored: {why} (stale or partial). "
+                       "Your own copy is built in your data folder instead; tell the instructor to rebuild the shared one.")
+    return None
 
 
 def shared_dir(name: str, env: str, needs: tuple[str, ...]) -> Path | None:

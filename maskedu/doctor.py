@@ -32,7 +32,7 @@ from pathlib import Path
 
 from . import common
 
-__all__ = ["Check", "run_checks", "format_check", "report", "STATUSES"]
+__all__ = ["Check", "run_checks", "format_check", "report", "STATUSES", "check_shared_data"]
 
 STATUSES = ("ok", "info", "warn", "fail")
 
@@ -196,6 +196,7 @@ def check_dataset(data: Path) -> Check:
             "`maskedu download --force`; maskedu.load_annotations(path) loads the folder as it is",
         )
     samples = [data / n for n in ("sample", "sample-fast") if (data / n / "train.csv").is_file()]
+    samples += [layer / n for layer in _layers() for n in ("sample", "sample-fast") if (layer / n / "train.csv").is_file()]
     if samples:
         return Check("dataset", "warn", f"only the built-in sample ({', '.join(str(s) for s in samples)})",
                      "fine for learning; for the paper's numbers get the Kaggle dataset with `maskedu download`")
@@ -207,6 +208,9 @@ def check_crops(data: Path) -> Check:
     files = sorted((data / "crops").glob("*.npz")) if (data / "crops").is_dir() else []
     if files:
         return Check("crops", "ok", f"{len(files)} cached crop set(s) in {data / 'crops'}")
+    shared = [layer / "crops" for layer in _layers() if any((layer / "crops").glob("*.npz"))]
+    if shared:
+        return Check("crops", "ok", f"none of your own yet; the shared cached crops in {', '.join(map(str, shared))} are read")
     return Check("crops", "warn", f"no cached face crops in {data / 'crops'}",
                  "run notebook 02 (or `maskedu.crop.get_crops()`); later notebooks also build them when missing")
 
@@ -214,6 +218,7 @@ def check_crops(data: Path) -> Check:
 def check_model(data: Path) -> Check:
     normal = data / "models" / "resnet.keras"
     fast = data / "models" / "resnet-fast.keras"
+    normal = next((p for p in (normal, *(layer / "models" / "resnet.keras" for layer in _layers())) if p.is_file()), normal)
     if normal.is_file():
         return Check("model", "ok", f"trained classifier at {normal} ({normal.stat().st_size / 1e6:.1f} MB)")
     if fast.is_file():
@@ -221,6 +226,43 @@ def check_model(data: Path) -> Check:
                      "run notebook 03 to train the real one")
     return Check("model", "warn", f"no trained classifier at {normal}",
                  "run notebook 03 (or `maskedu.model.get_model()`); later notebooks train a quick one when missing")
+
+
+def _layer_contents(layer: Path) -> str:
+    """What a shared layer holds, in a few words (finished datasets and samples, crop caches, models)."""
+    from .download.install import DATASETS, _marker
+    from .sample import read_sample_info
+
+    held = [n for n in ("sample", "sample-fast") if read_sample_info(layer / n) is not None]
+    held += [spec.folder for slug, spec in DATASETS.items() if _marker(layer / spec.folder, slug) is not None]
+    n_crops = len(list((layer / "crops").glob("*.npz"))) if (layer / "crops").is_dir() else 0
+    n_models = len(list((layer / "models").rglob("*.keras"))) if (layer / "models").is_dir() else 0
+    return f"{', '.join(held) or 'no dataset'}; {n_crops} crop cache(s), {n_models} model(s)"
+
+
+def _layers() -> list[Path]:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", common.SharedDataWarning)  # check_shared_data reports the missing ones
+        return common.shared_data_dirs()
+
+
+def check_shared_data() -> Check:
+    """The read-only layers under the data folder (``MASKEDU_SHARED_DATA``): which exist and what they hold."""
+    given = [p for p in os.environ.get(common.SHARED_DATA_ENV, "").split(os.pathsep) if p.strip()]
+    if not given:
+        return Check("shared data", "info", f"none ({common.SHARED_DATA_ENV} is not set): everything is built in "
+                     "the data folder")
+    layers = _layers()
+    found = {str(p) for p in layers}
+    missing = [p for p in given if str(Path(p.strip()).expanduser().resolve()) not in found
+               and Path(p.strip()).expanduser().resolve() != common.data_dir(create=False)]
+    detail = "; ".join(f"{layer} (read-only use: {_layer_contents(layer)})" for layer in layers) or "no usable layer"
+    if missing:
+        return Check("shared data", "warn", f"{detail}; not a folder: {', '.join(missing)}",
+                     f"fix {common.SHARED_DATA_ENV} or mount the missing folder; meanwhile everything is built in the data folder")
+    return Check("shared data", "ok", detail + "; read first after the data folder, never written")
 
 
 def _version(dist: str) -> str | None:
@@ -258,8 +300,8 @@ def run_checks(*, tensorflow: bool = True) -> list[Check]:
     checks = [check_python(), *check_packages()]
     if tensorflow:
         checks.append(check_gpu())
-    checks += [check_kaggle_credentials(), check_data_folder(data), check_dataset(data), check_crops(data),
-               check_model(data), check_widgets_extension()]
+    checks += [check_kaggle_credentials(), check_data_folder(data), check_shared_data(), check_dataset(data),
+               check_crops(data), check_model(data), check_widgets_extension()]
     return checks
 
 

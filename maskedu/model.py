@@ -34,7 +34,7 @@ import numpy as np
 
 from .annotations import CLASS_NAMES
 from .common import (MaskeduError, ParameterTypeError, artifact_path, budget, check_choice, check_int, check_number,
-                     in_notebook, is_fast)
+                     find_artifact, in_notebook, is_fast)
 
 __all__ = [
     "PAPER_ACCURACY",
@@ -52,6 +52,7 @@ __all__ = [
     "check_unseen",
     "RECIPES",
     "model_path",
+    "find_model",
     "RandomFaceTransform",
     "make_augmenter",
     "LiveTrainingPlot",
@@ -591,7 +592,7 @@ def held_out(crops, model=None, *, path: str | os.PathLike | None = None):
     The split comes with the model: :func:`train` attaches it to the model it trains, :func:`get_model` and
     :func:`load_model` read it from the file beside the model (``resnet.split.json`` beside ``resnet.keras``).
     ``path`` names that file, or the model file it sits beside, instead; with neither ``model`` nor ``path``,
-    the default model's (``artifact_path("models/resnet.keras")``). Attacking or evaluating only these faces
+    the default model's (:func:`find_model`, else :func:`model_path`). Attacking or evaluating only these faces
     makes a leak impossible: a face the model trained on is never among them.
 
     Crops cut another way from the same photos (MTCNN's boxes rather than the annotated ones) are placed by
@@ -614,7 +615,7 @@ def held_out(crops, model=None, *, path: str | os.PathLike | None = None):
                 "nor loaded by get_model/load_model from a file with its split beside it), so which faces it never "
                 f"saw is unknown. Load it with maskedu.model.get_model(crops), or pass path= to its split file. {_RETRAIN}")
     else:
-        p = artifact_path("models/resnet.keras")
+        p = find_model() or model_path()
         record = SplitRecord.load(split_path(p))
         where = str(p)
     if not hasattr(crops, "subset"):
@@ -1584,12 +1585,24 @@ def model_path(recipe: str = "default") -> Path:
     """Where :func:`get_model` keeps a recipe's model: ``models/resnet.keras`` and ``models/resnet-paper.keras``
     under the data folder (``-fast`` added in fast mode; in ``models/<key>/`` for a ``MASKEDU_DATASET`` folder,
     :func:`maskedu.download.derived_key`); the split sits beside each (:func:`split_path`)."""
+    return artifact_path(_model_name(recipe))
+
+
+def _model_name(recipe: str) -> str:
     check_choice("recipe", recipe, tuple(RECIPES))
     from .download import derived_key
 
     name = "resnet.keras" if recipe == "default" else f"resnet-{recipe}.keras"
     key = derived_key()  # a MASKEDU_DATASET folder's models never overwrite the default data's
-    return artifact_path(f"models/{key}/{name}" if key else f"models/{name}")
+    return f"models/{key}/{name}" if key else f"models/{name}"
+
+
+def find_model(recipe: str = "default") -> Path | None:
+    """The saved model of a recipe that :func:`get_model` reads: the one in the data folder (:func:`model_path`),
+    else one an instructor precomputed in a shared read-only layer (``MASKEDU_SHARED_DATA``); None when neither
+    has one with its split file beside it (a shared copy without it is ignored with a warning)."""
+    return find_artifact(_model_name(recipe), problem=lambda p: None if split_path(p).is_file()
+                         else f"no split file {split_path(p).name} beside it")
 
 
 def get_model(crops=None, verbose: bool = True, *, path: str | os.PathLike | None = None, retrain: bool = False,
@@ -1604,7 +1617,8 @@ def get_model(crops=None, verbose: bool = True, *, path: str | os.PathLike | Non
     (:func:`held_out`). ``retrain=True`` always retrains.
     """
     recipe = check_choice("recipe", recipe, tuple(RECIPES))
-    target = Path(path) if path else model_path(recipe)
+    target = Path(path) if path else model_path(recipe)  # where a (re)trained model is saved: always writable
+    source = (None if path or retrain else find_model(recipe)) or target  # may be a shared layer's copy
     if crops is None:
         from .crop import get_crops
         from .download import get_dataset
@@ -1613,18 +1627,18 @@ def get_model(crops=None, verbose: bool = True, *, path: str | os.PathLike | Non
         # data has no boxes, so there the detector finds the faces.
         ds = get_dataset(verbose=verbose)
         crops = get_crops(ds, verbose=verbose, source="annotations" if ds.annotated else "mtcnn")
-    if target.is_file() and not retrain:
-        model = load_model(target)  # a corrupt file raises ModelError naming it, before anything is printed
-        record = _attach_from_file(model, target)
-        why = (f"its split file {split_path(target).name} is missing or unreadable" if record is None
+    if source.is_file() and not retrain:
+        model = load_model(source)  # a corrupt file raises ModelError naming it, before anything is printed
+        record = _attach_from_file(model, source)
+        why = (f"its split file {split_path(source).name} is missing or unreadable" if record is None
                else record.mismatch(crops))
         if why is None:
             if verbose:
-                print(f"Loaded the trained model from {target} (its split: {record.sizes()})")
+                print(f"Loaded the trained model from {source} (its split: {record.sizes()})")
             return model
         if verbose:
-            print(f"The model at {target} cannot be used as it is: {why}. Retraining it on these crops, so that "
-                  "which faces it never saw is known ...")
+            print(f"The model at {source} cannot be used as it is: {why}. Retraining it on these crops, so that "
+                  "which faces it never saw is known" + (f" (saved in {target})" if source != target else "") + " ...")
     elif verbose:
         print(f"No trained model at {target}: training one now"
               + (" (fast mode: a quick one) ..." if is_fast() else " (a few minutes on 2 CPU cores) ..."))

@@ -169,7 +169,7 @@ def test_cli_doctor(no_kaggle, capsys):
     lines = out.strip().splitlines()
     assert lines[0].startswith("maskedu doctor:")
     names = [ln.split(":")[0].split(None, 1)[1] for ln in lines[1:-1]]
-    assert names == ["Python", "packages", "Kaggle credentials", "data folder", "dataset", "crops", "model",
+    assert names == ["Python", "packages", "Kaggle credentials", "data folder", "shared data", "dataset", "crops", "model",
                      "widgets extension"]
     assert lines[-1] == "all essentials are in place"
 

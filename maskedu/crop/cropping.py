@@ -20,7 +20,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..annotations import CLASS_NAMES, Dataset
-from ..common import check_choice, check_int, check_number, data_dir, progress, renamed_flag
+from ..common import (check_choice, check_int, check_number, data_dir, find_artifact, in_shared_layer, progress,
+                      renamed_flag)
 from ..imaging import ImageError, box_is_valid, clip_box, crop_box, iou_matrix, load_image
 from .detector import DetectionResult, FaceDetector
 from .faces import Face
@@ -223,20 +224,29 @@ def crop_faces(
             cache_file = data_dir() / "crops" / f"crops-{key[:20]}.npz"
         except OSError as exc:  # the data folder cannot be made: crop without the cache rather than not at all
             warnings.warn(f"The crop cache cannot be used ({exc}); cropping without it.", stacklevel=2)
-        if cache_file is not None and cache_file.exists():
+        loaded: list[Crops] = []
+
+        def unusable(path: Path) -> str | None:  # loads it (once) when it is usable
             try:
-                crops = Crops.load(cache_file, key=key)
-                crops.report.from_cache = True
-                crops.report.seconds = time.perf_counter() - start
-                if verbose:
-                    print(f"Loaded {len(crops)} crops from the cache {cache_file}")
-                return crops
+                loaded.append(Crops.load(path, key=key))
+                return None
             except ValueError as exc:
-                warnings.warn(f"The crop cache {cache_file} is unreadable ({exc}); rebuilding it.", stacklevel=2)
-                try:
-                    cache_file.unlink(missing_ok=True)
-                except OSError:
-                    pass  # saving over it below warns if the folder cannot be written
+                if not in_shared_layer(path):  # a shared layer's copy is only skipped (with a warning), never removed
+                    warnings.warn(f"The crop cache {path} is unreadable ({exc}); rebuilding it.", stacklevel=4)
+                    try:
+                        path.unlink(missing_ok=True)
+                    except OSError:
+                        pass  # saving over it below warns if the folder cannot be written
+                return f"unreadable ({exc})"
+
+        found = find_artifact(f"crops/crops-{key[:20]}.npz", fast=False, problem=unusable)  # own folder, then shared
+        if found is not None:
+            crops = loaded[-1]
+            crops.report.from_cache = True
+            crops.report.seconds = time.perf_counter() - start
+            if verbose:
+                print(f"Loaded {len(crops)} crops from the cache {found}")
+            return crops
 
     crops = _compute(dataset, size=size, source=source, margin=margin, fallback=fallback, keep=keep,
                      min_iou=min_iou, detector=detector, show_bar=bar)

@@ -37,6 +37,7 @@ from .install import (
     dataset_path,
     download_dataset,
     install_archive,
+    installed_path,
     is_installed,
     known_dataset,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "check_archive",
     "check_layout",
     "is_installed",
+    "installed_path",
     "dataset_path",
     "get_dataset",
     "dataset_key",

@@ -23,7 +23,7 @@ from pathlib import Path
 from .. import common
 from .credentials import find_credentials, redact
 from .errors import DownloadError
-from .install import DATASETS, KAGGLE_SLUG, dataset_path, download_dataset, is_installed, known_dataset
+from .install import DATASETS, KAGGLE_SLUG, dataset_path, download_dataset, installed_path, is_installed, known_dataset
 
 __all__ = ["DATASET_ENV", "get_dataset", "dataset_key", "derived_key", "forget"]
 
@@ -39,11 +39,19 @@ _LAYOUT_NAMES = {"kaggle": "the Kaggle (Wobot) layout", "voc": "PASCAL VOC", "fo
 
 
 def _sample_root(verbose: bool) -> Path:
-    from ..sample import make_sample_dataset
+    """The built-in sample: a finished one in the data folder or a shared layer (:func:`maskedu.common.find_artifact`),
+    else built now in the data folder."""
+    from ..sample import is_sample_dataset, make_sample_dataset
 
-    if common.is_fast():
-        return Path(make_sample_dataset(common.data_dir() / "sample-fast", n_images=16, verbose=verbose))
-    return Path(make_sample_dataset(common.data_dir() / "sample", verbose=verbose))
+    name, n_images = ("sample-fast", 16) if common.is_fast() else ("sample", 200)
+    params = dict(n_images=n_images, seed=0, n_unannotated=max(1, n_images // 20))
+    found = common.find_artifact(name, fast=False, problem=lambda p: None if is_sample_dataset(p, **params) else
+                                 "not a finished sample of this maskedu version (no completion marker, or other parameters)")
+    if found is not None:
+        if verbose:
+            print(f"Sample dataset already built in {found} (reused).")
+        return found
+    return Path(make_sample_dataset(common.data_dir() / name, n_images=n_images, verbose=verbose))
 
 
 def _banner(title: str, why: str, root: Path, colour: str) -> None:
@@ -197,7 +205,7 @@ def _default_dataset(prefer: str | None, verbose: bool):
             "load it yourself with maskedu.load_annotations(path), or install the zip with "
             "maskedu.download.install_archive(zip_path)."
         )
-    root = target if source == "kaggle" else _sample_root(verbose)
+    root = (installed_path() or target) if source == "kaggle" else _sample_root(verbose)
     dataset = load_annotations(root)
     dataset.source = source
     dataset.report.notes.append(f"data source: {source} ({why.splitlines()[0]})")
@@ -237,7 +245,7 @@ def derived_key() -> str:
     chosen = os.environ.get(DATASET_ENV, "").strip()
     if not chosen:
         return ""
-    return dataset_key(dataset_path(None, chosen) if chosen in DATASETS else chosen)
+    return dataset_key((installed_path(chosen) or dataset_path(None, chosen)) if chosen in DATASETS else chosen)
 
 
 def _under(path: str, root: Path) -> bool:

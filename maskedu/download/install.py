@@ -30,7 +30,7 @@ from .credentials import _read_json, _scan_credentials, credentials_help
 from .errors import ArchiveError, CredentialsError, DownloadError
 
 __all__ = ["KaggleDataset", "DATASETS", "known_dataset", "check_layout", "dataset_path", "is_installed",
-           "install_archive", "download_dataset"]
+           "installed_path", "install_archive", "download_dataset"]
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +137,20 @@ def _marker(root: Path, slug: str) -> dict | None:
     return data if data and data.get("slug") == slug else None
 
 
+def installed_path(dataset: str = KAGGLE_SLUG) -> Path | None:
+    """The finished download of ``dataset`` in the data folder or, failing that, a shared read-only layer
+    (``MASKEDU_SHARED_DATA``, :func:`maskedu.common.find_artifact`); None when there is none. A copy in a
+    shared layer without its completion marker is ignored with a warning."""
+    spec = known_dataset(dataset)
+    return common.find_artifact(spec.folder, fast=False, problem=lambda p: None if _marker(p, spec.slug) is not None
+                                else f"no completion marker {MARKER_NAME} (an unfinished or hand-made copy)")
+
+
 def is_installed(dest: str | os.PathLike | None = None, dataset: str = KAGGLE_SLUG) -> bool:
-    """True when a finished download (its completion marker present) of ``dataset`` sits under ``dest``."""
+    """True when a finished download (its completion marker present) of ``dataset`` sits under ``dest``
+    (by default: the data folder or a shared layer, :func:`installed_path`)."""
+    if dest is None:
+        return installed_path(dataset) is not None
     root = dataset_path(dest, dataset)
     return root.is_dir() and _marker(root, known_dataset(dataset).slug) is not None
 
@@ -286,6 +298,7 @@ def download_dataset(
     spec = known_dataset(dataset)
     target = dataset_path(dest, spec.slug)
     if not force and is_installed(dest, spec.slug):
+        target = installed_path(spec.slug) if dest is None else target  # the data folder's or a shared layer's
         _say(quiet, f"The Kaggle dataset is already in {target}; nothing to download (force=True fetches it again).")
         return target
     _make_folder(target.parent)
