@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/attack_success.py --model PATH [--data FOLDER] [--faces 100]
         [--pixels 1,3,5,10,20] [--budget 400,75] [--no-strong] [--save FILE.json]
+        [--workers N | --workers 0,2 | --scheduler ADDRESS]
 
 FOLDER holds class folders (``with_mask/``, ``without_mask/``; default ``../shared/realfaces``); its faces
 are cut out with ``maskedu.crop.crop_faces`` (MTCNN, cached; the whole photo where no face is found), as
@@ -19,6 +20,13 @@ that the model classifies correctly (in a fixed shuffled order) are attacked:
 
 Every attack of a face uses the same seed. The table printed has success rate, mean queries to success and
 the median drop of the true-class probability; the last line is one JSON object.
+
+Each setting is one ``maskedu.attack.attack_many`` study of the saved model file. ``--workers N`` runs its
+attacks on a Dask ``LocalCluster`` of N worker processes (one thread each; 0, the default: serially here);
+``--workers 0,2`` runs the whole study once per count on the same faces and prints the run times side by
+side with the speed-up, after checking every attack came out the same. ``--scheduler tcp://HOST:8786`` uses
+the workers of a running Dask cluster (``--model`` must then be a path they can read). Both need
+``pip install 'maskedu[cluster]'``.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ os.environ.setdefault("MASKEDU_NO_PROGRESS", "1")
 
 import numpy as np
 
-from maskedu.attack import MANY_PIXELS, PAPER, SPARSE, Scorer, one_pixel_attack, sparse_attack
+from maskedu.attack import MANY_PIXELS, PAPER, SPARSE, Scorer, attack_many
 from maskedu.common import artifact_path, realfaces_dir
 
 
@@ -109,42 +117,131 @@ def load_faces(model, data: str | None, n: int, *, seed: int = 0):
 # --------------------------------------------------------------------------- the study
 
 
+def study_settings(pixels: list[int], popsize: int, maxiter: int, strong: bool) -> dict[str, dict]:
+    """The attacks of the study, each as keyword arguments of ``attack_many``."""
+
+    def de(preset, **changes) -> dict:
+        cfg = dict(preset, **changes)
+        return dict(pixels=(cfg.pop("pixels"),), fitness=(cfg.pop("fitness"),),
+                    budgets=[(cfg.pop("popsize"), cfg.pop("maxiter"))], **cfg)
+
+    settings = {"probability_1": de(PAPER, popsize=popsize, maxiter=maxiter)}
+    for p in pixels:
+        settings[f"margin_{p}"] = de(PAPER, pixels=p, fitness="margin", popsize=popsize, maxiter=maxiter)
+    if strong:
+        settings["de_extreme_20"] = de(MANY_PIXELS, popsize=popsize, maxiter=maxiter)
+        sparse = dict(SPARSE)
+        # attack_many gives the sparse search popsize x (maxiter + 1) queries: SPARSE's 30,000 at most
+        budget = (popsize, maxiter) if popsize * (maxiter + 1) <= sparse.pop("budget") else (100, 299)
+        settings["sparse_20"] = dict(method="sparse", pixels=(sparse.pop("pixels"),), fitness=(sparse.pop("fitness"),),
+                                     budgets=[budget], **sparse)
+    return settings
+
+
+def run_study(model_file: str, faces, labels, settings: dict[str, dict], executor=None) -> dict[str, list[dict]]:
+    """Every setting on every face (face i with seed i), through ``executor`` when one is given."""
+    records = {}
+    for name, kw in settings.items():
+        started = time.perf_counter()
+        study = attack_many(model_file, faces, labels, only_correct=False, seed=0, executor=executor,
+                            keep_results=False, verbose=False, **kw)
+        records[name] = [dict(face=r["index"], success=r["success"], queries=r["queries"], evaluations=r["evaluations"],
+                              drop=r["confidence_drop"], prior=r["prior_confidence"], final=r["final_confidence"],
+                              seconds=r["seconds"]) for r in study.records]
+        wins = sum(r["success"] for r in records[name])
+        print(f"  {name}: {wins} of {len(faces)} flipped, {time.perf_counter() - started:.1f} s", flush=True)
+    return records
+
+
+class Workers:
+    """``with Workers(n, scheduler) as executor``: None for n = 0 (serial), else a Dask client's executor on a
+    LocalCluster of n worker processes (one thread each), or on the running cluster at ``scheduler``."""
+
+    def __init__(self, n: int, scheduler: str | None = None):
+        self.n, self.scheduler, self.client, self.cluster, self.start_s = n, scheduler, None, None, 0.0
+
+    def __enter__(self):
+        if self.n == 0 and self.scheduler is None:
+            return None
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            sys.exit("--workers and --scheduler need Dask: pip install 'maskedu[cluster]' (dask[distributed]).")
+        started = time.perf_counter()
+        if self.scheduler is not None:
+            self.client = Client(self.scheduler)
+        else:
+            self.cluster = LocalCluster(n_workers=self.n, threads_per_worker=1, processes=True, dashboard_address=None)
+            self.client = Client(self.cluster)
+        self.start_s = time.perf_counter() - started
+        return self.client.get_executor()
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def __str__(self) -> str:
+        if self.scheduler is not None:
+            return f"the Dask cluster at {self.scheduler}"
+        return "serially here" if self.n == 0 else f"a Dask LocalCluster of {self.n} worker processes"
+
+
+def _model_file(args, model) -> str:
+    """The saved model every worker loads: --model, the default file load_or_train_model used, or the one it
+    trained here, saved (with its split) to a temporary folder."""
+    if args.model:
+        return args.model
+    default = artifact_path("models/resnet-realfaces.keras", fast=False)
+    if args.data is None and default.is_file():
+        return str(default)
+    if args.scheduler:
+        sys.exit("--scheduler needs --model PATH: a saved model at a path the cluster's workers can read.")
+    import tempfile
+
+    from maskedu.model import save_model
+
+    return str(save_model(model, Path(tempfile.mkdtemp(prefix="attack-success-")) / "model.keras"))
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", help="a saved Keras model (default: data/models/resnet-realfaces.keras from "
-                    "benchmarks/train_accuracy.py --save, else data/models/resnet.keras, else one is trained)")
+                    "benchmarks/train_accuracy.py --save, else one is trained)")
     ap.add_argument("--data", help="class folders of face photos (default ../shared/realfaces)")
     ap.add_argument("--faces", type=int, default=100)
     ap.add_argument("--pixels", default="1,3,5,10,20")
     ap.add_argument("--budget", default="400,75", help="population,generations (the paper: 400,75)")
     ap.add_argument("--no-strong", action="store_true")
     ap.add_argument("--save", help="also write the per-attack records as JSON here")
+    ap.add_argument("--workers", default="0", help="Dask worker processes on this machine (0: serially here); "
+                    "a list such as 0,2 runs the study once per count and prints the speed-up")
+    ap.add_argument("--scheduler", help="the address of a running Dask scheduler whose workers run the attacks")
     args = ap.parse_args(argv)
     pixels = [int(p) for p in args.pixels.split(",") if p.strip()]
     popsize, maxiter = (int(v) for v in args.budget.split(","))
+    counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    if not counts or min(counts) < 0 or (args.scheduler and len(counts) > 1):
+        sys.exit("--workers takes a count (0 for serial) or a comma list of counts; --scheduler takes no list.")
 
     model, model_note = load_or_train_model(args.model, args.data)
     faces, labels, data_note = load_faces(model, args.data, args.faces)
-    print(f"model: {model_note}\nfaces: {data_note}\nbudget: {popsize} x ({maxiter} + 1) = {popsize * (maxiter + 1):,} candidates")
-    scorer = Scorer(model)
-    configs = {"probability_1": dict(PAPER, popsize=popsize, maxiter=maxiter)}
-    for p in pixels:
-        configs[f"margin_{p}"] = dict(PAPER, pixels=p, fitness="margin", popsize=popsize, maxiter=maxiter)
-    if not args.no_strong:
-        configs["de_extreme_20"] = dict(MANY_PIXELS, popsize=popsize, maxiter=maxiter)
-        configs["sparse_20"] = dict(SPARSE, budget=min(SPARSE["budget"], popsize * (maxiter + 1)))
-    records = {name: [] for name in configs}
-    started = time.perf_counter()
-    for i, (face, label) in enumerate(zip(faces, labels)):
-        line = []
-        for name, cfg in configs.items():
-            run = sparse_attack if name.startswith("sparse") else one_pixel_attack
-            r = run(scorer, face, int(label), seed=i, **cfg)
-            records[name].append(dict(face=i, success=r.success, queries=r.queries, evaluations=r.evaluations,
-                                      drop=r.confidence_drop, prior=r.prior_confidence, final=r.final_confidence,
-                                      seconds=r.seconds))
-            line.append(f"{name} {'Y' if r.success else '.'} {r.confidence_drop:.3f}")
-        print(f"face {i:3d} p={records['probability_1'][-1]['prior']:.6f}: " + " | ".join(line), flush=True)
+    model_file = _model_file(args, model)
+    print(f"model: {model_note}\nmodel file the attacks load: {model_file}\nfaces: {data_note}\nbudget: {popsize} x ({maxiter} + 1) = {popsize * (maxiter + 1):,} candidates")
+    settings = study_settings(pixels, popsize, maxiter, strong=not args.no_strong)
+    runs = {}
+    for n in counts:
+        workers = Workers(n, args.scheduler)
+        with workers as executor:
+            print(f"attacking {str(workers)}" + (f" (started in {workers.start_s:.1f} s)" if executor else ""), flush=True)
+            started = time.perf_counter()
+            records = run_study(model_file, faces, labels, settings, executor)
+            runs[n] = (records, time.perf_counter() - started, workers.start_s)
+    records = runs[counts[0]][0]
+    for name, recs in records.items():
+        for r in recs:
+            print(f"face {r['face']:3d} {name:>14} {'Y' if r['success'] else '.'} p={r['prior']:.6f} drop {r['drop']:.3f}")
     print(f"\n{'attack':>14} {'success':>8} {'rate':>7} {'queries to success':>19} {'median drop':>12} {'s/attack':>9}")
     success, q_success, drops = {}, {}, {}
     for name, recs in records.items():
@@ -157,13 +254,33 @@ def main(argv=None) -> dict:
               f"{np.mean([r['seconds'] for r in recs]):>9.2f}")
     prob_p = np.array([r["prior"] for r in records["probability_1"]])
     print(f"(the paper: 1.77% at 1 pixel) · true-class p exactly 1.0 on {int((prob_p == 1.0).sum())} of {len(prob_p)} "
-          f"faces, above 0.9999 on {int((prob_p > 0.9999).sum())} · {time.perf_counter() - started:.0f} s in all")
+          f"faces, above 0.9999 on {int((prob_p > 0.9999).sum())} · {runs[counts[0]][1]:.0f} s in all")
     if args.save:
         Path(args.save).write_text(json.dumps(records))
     summary = {"faces": len(faces), "success": success, "mean_queries_to_success": q_success,
                "median_confidence_drop": drops}
+    if len(counts) > 1:
+        summary["workers"] = compare_runs(runs, counts[0])
     print(json.dumps(summary))
     return summary
+
+
+def compare_runs(runs: dict, base: int) -> dict:
+    """Print the run times of the worker counts side by side (the first is the base of the speed-up) and
+    whether every attack came out the same as in the base run (all but the seconds)."""
+
+    def key(records):
+        return {name: [{k: v for k, v in r.items() if k != "seconds"} for r in recs] for name, recs in records.items()}
+
+    base_records, base_s, _ = runs[base]
+    print(f"\n{'workers':>7} {'study s':>8} {'speed-up':>8} {'cluster start s':>15} {'same attacks':>12}")
+    out = {}
+    for n, (records, seconds, start_s) in runs.items():
+        same = key(records) == key(base_records)
+        out[str(n)] = dict(seconds=round(seconds, 1), speedup=round(base_s / seconds, 2), start_s=round(start_s, 1),
+                           same_attacks=same)
+        print(f"{n:>7} {seconds:>8.1f} {base_s / seconds:>7.2f}x {start_s:>15.1f} {str(same):>12}")
+    return out
 
 
 if __name__ == "__main__":

@@ -126,3 +126,28 @@ def test_any_executor_works_a_thread_pool_too(saved_model):
     path, faces, labels = saved_model["path"], saved_model["faces"], saved_model["labels"]
     with ThreadPoolExecutor(2) as pool:
         _same_study(attack_many(path, faces, labels, **STUDY), attack_many(path, faces, labels, executor=pool, **STUDY))
+
+
+@pytest.mark.slow
+def test_the_study_benchmark_on_two_workers_equals_its_serial_run(saved_model, dask_client, capsys):
+    """benchmarks/attack_success.py's study (every setting, the strong ones included) through the cluster's
+    executor: the same attacks as its serial run, which compare_runs reports."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import attack_success as bench
+    finally:
+        sys.path.pop(0)
+    settings = bench.study_settings([2], 10, 1, strong=True)
+    assert list(settings) == ["probability_1", "margin_2", "de_extreme_20", "sparse_20"]
+    assert settings["sparse_20"]["budgets"] == [(10, 1)] and bench.study_settings([], 400, 75, True)["sparse_20"]["budgets"] == [(100, 299)]
+    path, faces, labels = str(saved_model["path"]), saved_model["faces"], saved_model["labels"]
+    serial = bench.run_study(path, faces, labels, settings)
+    spread = bench.run_study(path, faces, labels, settings, dask_client.get_executor())
+    assert all(len(recs) == len(faces) for recs in serial.values())
+    out = bench.compare_runs({0: (serial, 2.0, 0.0), 2: (spread, 1.0, 3.0)}, 0)
+    assert out["0"]["same_attacks"] and out["2"]["same_attacks"] and out["2"]["speedup"] == 2.0
+    spread["margin_2"][0]["queries"] += 1  # a run that differs is reported as such
+    assert not bench.compare_runs({0: (serial, 2.0, 0.0), 2: (spread, 1.0, 3.0)}, 0)["2"]["same_attacks"]
