@@ -37,6 +37,7 @@ from .common import MaskeduError, ParameterError, check_int
 __all__ = [
     "ASSIGNMENT", "GRADED_ENV", "INSTALL_CELL", "CourseError", "Exercise", "notebooks_dir", "notebook_paths",
     "copy_notebooks", "exercises", "source_notebook", "release", "grade", "add_course_commands",
+    "CONSTRAINTS", "pinned_versions", "write_constraints", "read_constraints", "stale_pins",
 ]
 
 #: The nbgrader assignment every notebook belongs to.
@@ -337,7 +338,8 @@ def release(out: str | os.PathLike, *, notebooks: Sequence[str] | None = None, p
     """Write the student release of the course notebooks into ``out``; returns the notebooks written.
 
     nbgrader's ``generate_assignment`` removes every solution and hidden test; each exercise cell then gets
-    back the blank or stub the self-learner notebook ships with. Nothing else goes into ``out`` (the
+    back the blank or stub the self-learner notebook ships with. Beside them goes ``constraints.txt``, the
+    package versions of this environment (:func:`write_constraints`); nothing else goes into ``out`` (the
     gradebook, which holds the solutions and tests, stays in a temporary folder that is deleted).
     ``graded=True`` switches ``.hint()`` and ``.solution()`` off in the release.
     """
@@ -368,6 +370,7 @@ def release(out: str | os.PathLike, *, notebooks: Sequence[str] | None = None, p
                     meta["checksum"] = compute_checksum(cell)
             nbformat.write(nb, out / path.name)
             written.append(out / path.name)
+    write_constraints(out / CONSTRAINTS)  # the versions this release was made (and tested) with, for the class
     return written
 
 
@@ -478,6 +481,118 @@ def _cell_scores(root: Path, student: str, notebook: str) -> dict[str, tuple[flo
         return {g.name: (float(g.score), float(g.max_score)) for g in nb.grades}
 
 
+# --------------------------------------------------------------------------- pinned versions for a class
+
+#: The file, beside the released notebooks (and checked in as ``course/constraints.txt``), that pins every package.
+CONSTRAINTS = "constraints.txt"
+#: The installers themselves: an environment's tooling, not the course's (``pip freeze`` leaves them out too).
+_TOOLING = frozenset({"pip", "setuptools", "wheel", "distribute"})
+#: The command that rewrites the checked-in file from the environment the course is tested in.
+REGENERATE = "maskedu course constraints course/constraints.txt"
+
+
+def _canonical(name: str) -> str:
+    """A distribution's name as package indexes compare it (PEP 503): ``Jupyter_Server`` -> ``jupyter-server``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _is_local(dist) -> bool:
+    """Installed from a folder or a local file (editable or not): no package index can install it by version."""
+    import json
+
+    try:
+        direct = json.loads(dist.read_text("direct_url.json") or "null")
+    except ValueError:
+        return False
+    return isinstance(direct, dict) and ("dir_info" in direct or str(direct.get("url", "")).startswith("file:"))
+
+
+def pinned_versions() -> dict[str, str]:
+    """``{name: version}`` of every distribution installed in this environment, sorted by name: what a class
+    installs to run the course exactly as it was tested.
+
+    Left out: maskedu itself, the installers (pip, setuptools, wheel) and anything installed from a local
+    folder or file, editable or not (no index can serve it). A name installed twice counts once, as the copy
+    that ``import`` finds first.
+
+    >>> pins = pinned_versions()
+    >>> "numpy" in pins and "maskedu" not in pins and "pip" not in pins
+    True
+    """
+    from importlib import metadata
+
+    pins: dict[str, str] = {}
+    seen: set[str] = set()
+    for dist in metadata.distributions():  # in sys.path order: the first of a name is the one imported
+        name = dist.metadata["Name"]
+        if not name:
+            continue
+        key = _canonical(name)
+        if key in seen:
+            continue
+        seen.add(key)
+        if key == "maskedu" or key in _TOOLING or _is_local(dist):
+            continue
+        pins[key] = dist.version
+    return dict(sorted(pins.items()))
+
+
+def write_constraints(out: str | os.PathLike) -> Path:
+    """Write the pins of :func:`pinned_versions` to ``out`` (a file, or a folder that gets ``constraints.txt``),
+    one ``name==version`` a line after a short header; return the file.
+
+    ``pip install -c constraints.txt maskedu-*.whl`` then installs exactly these versions for a whole class.
+
+    >>> import tempfile
+    >>> path = write_constraints(tempfile.mkdtemp())
+    >>> path.name, read_constraints(path) == pinned_versions()
+    ('constraints.txt', True)
+    """
+    import platform
+
+    out = Path(out)
+    path = out / CONSTRAINTS if out.is_dir() else out
+    pins = pinned_versions()
+    header = [
+        f"# The package versions the maskedu course was tested with (Python {platform.python_version()}, "
+        f"{platform.system()} {platform.machine()}).",
+        "# Install a class's environment with them:  pip install -c constraints.txt 'maskedu[course] @ file:///path/to/maskedu-<version>-py3-none-any.whl'",
+        f"# Regenerate, in the environment the course was tested in:  {REGENERATE}",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(header + [f"{name}=={version}" for name, version in pins.items()]) + "\n", encoding="utf-8")
+    return path
+
+
+def read_constraints(path: str | os.PathLike) -> dict[str, str]:
+    """``{name: version}`` of a constraints file's ``name==version`` lines (comments and blank lines skipped);
+    any other line raises :class:`CourseError` naming it."""
+    pins: dict[str, str] = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;,]+)", line)
+        if match is None:
+            raise CourseError(f"{path}, line {number}: {line!r} is not a pin (name==version).")
+        pins[_canonical(match.group(1))] = match.group(2)
+    return pins
+
+
+def stale_pins(path: str | os.PathLike) -> list[str]:
+    """What in the constraints file ``path`` differs from this environment, one sentence each (empty: it matches).
+
+    A pin of a package installed here at another version, and a package installed here (not left out by
+    :func:`pinned_versions`) that the file does not pin, are both stale. A pin of a package not installed here
+    is fine: a constraint only applies to what gets installed.
+    """
+    pinned, installed = read_constraints(path), pinned_versions()
+    problems = [f"{name}: pinned {pinned[name]}, installed {installed[name]}"
+                for name in sorted(pinned) if name in installed and installed[name] != pinned[name]]
+    problems += [f"{name} {installed[name]} is installed but not pinned" for name in sorted(set(installed) - set(pinned))]
+    return problems
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -493,6 +608,18 @@ def add_course_commands(subparsers) -> None:
     def _grade(args) -> int:
         csv_path = grade(args.submissions, args.out, timeout=args.timeout, fast=not args.normal)
         print(f"Gradebook: {csv_path}; feedback: {Path(args.out) / 'feedback'}")
+        return 0
+
+    def _constraints(args) -> int:
+        if args.check:
+            problems = stale_pins(args.out)
+            for problem in problems:
+                print(problem)
+            print(f"{args.out}: " + (f"{len(problems)} pin(s) differ from this environment; regenerate it with "
+                                      f"`maskedu course constraints {args.out}`" if problems else "matches this environment"))
+            return 1 if problems else 0
+        path = write_constraints(args.out)
+        print(f"Pinned {len(read_constraints(path))} packages in {path}.")
         return 0
 
     def _notebooks(args) -> int:
@@ -514,6 +641,10 @@ def add_course_commands(subparsers) -> None:
     grd.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
     grd.add_argument("--normal", action="store_true", help="grade in normal mode instead of fast mode")
     grd.set_defaults(func=_grade)
+    con = steps.add_parser("constraints", help="pin every installed package version (pip's -c file) for the whole class")
+    con.add_argument("out", type=Path, help=f"file to write (or a folder that gets {CONSTRAINTS})")
+    con.add_argument("--check", action="store_true", help="only compare the file with this environment (exit 1 when stale)")
+    con.set_defaults(func=_constraints)
     nbs = subparsers.add_parser("notebooks", help="copy the course notebooks into a folder (works from an installed wheel)")
     nbs.add_argument("dest", type=Path)
     nbs.add_argument("--overwrite", action="store_true", help="replace notebooks already there")

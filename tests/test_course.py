@@ -79,7 +79,8 @@ def test_solution_defines_what_the_cell_checks(ex):
 @pytest.mark.slow
 def test_release_has_no_solution_anywhere(released):
     names = sorted(p.name for p in released.iterdir())
-    assert names == [p.name for p in course.notebook_paths()]  # the notebooks only: no gradebook, no source
+    assert names == [p.name for p in course.notebook_paths()] + [course.CONSTRAINTS]  # no gradebook, no source
+    assert course.read_constraints(released / course.CONSTRAINTS) == course.pinned_versions()  # the class's versions
     for path in course.notebook_paths():
         text = (released / path.name).read_text(encoding="utf-8")  # sources, outputs and metadata alike
         secret = _solution_lines(path)
