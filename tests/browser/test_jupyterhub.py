@@ -17,7 +17,7 @@ The class's environment has to be usable by every student. Where this interprete
 root may enter (a pyenv under ``/root``), the test makes a small virtual environment from a system Python
 of the same version that reads this environment's packages (a ``.pth`` file) and shares its
 ``share/jupyter`` and ``etc/jupyter``: the same packages, reachable by the students. Where neither works
-the test skips with the reason (it FAILS under CI, as it does where it is not root, or the proxy is missing).
+the test skips with the reason, as it does where it is not root or the proxy is missing (under CI it fails).
 
 The shared precomputed data: the instructor's layer is built once (as root, fast mode, read-only for the
 students) and named by ``MASKEDU_SHARED_DATA``; each student's own writable folder is ``MASKEDU_DATA=
@@ -224,8 +224,8 @@ def _class_python(base: Path, student: str) -> str:
     return str(env / "bin" / "python")
 
 
-def _prepare_shared_data_and_release(base: Path) -> tuple[Path, Path]:
-    """The instructor's once-only work, in parallel: the shared data layer (fast mode) and the student release."""
+def _start_instructor_work(base: Path) -> dict[str, subprocess.Popen]:
+    """The instructor's once-only work, started in parallel: the shared data layer (fast mode) and the release."""
     shared, release = base / "shared", base / "release"
     env = dict(os.environ, MASKEDU_FAST="1", MASKEDU_DATA=str(shared), TF_CPP_MIN_LOG_LEVEL="3", MASKEDU_NO_PROGRESS="1")
     env.pop("MASKEDU_SHARED_DATA", None)
@@ -237,6 +237,12 @@ def _prepare_shared_data_and_release(base: Path) -> tuple[Path, Path]:
                                          "--only", NOTEBOOK[:2]], env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True),
     }
+    return jobs
+
+
+def _finish_instructor_work(base: Path, jobs: dict[str, subprocess.Popen]) -> tuple[Path, Path]:
+    """Wait for :func:`_start_instructor_work`; make the shared layer read-only for the students."""
+    shared, release = base / "shared", base / "release"
     for what, proc in jobs.items():
         out, _ = proc.communicate(timeout=300)
         if proc.returncode != 0:
@@ -250,10 +256,16 @@ def _prepare_shared_data_and_release(base: Path) -> tuple[Path, Path]:
 
 
 def _hand_out(release: Path, account: pwd.struct_passwd) -> Path:
-    """Copy the release into the student's home, owned by the student (what an instructor's script does)."""
-    dest = Path(account.pw_dir) / COURSE_FOLDER
+    """Copy the release into the student's home, owned by the student (what an instructor's script does).
+
+    Also JupyterLab's setting that it should not ask about news (a toast over the screenshots)."""
+    home = Path(account.pw_dir)
+    dest = home / COURSE_FOLDER
     shutil.copytree(release, dest)
-    for path in (dest, *dest.rglob("*")):
+    settings = home / ".jupyter" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    for path in (dest, home / ".jupyter", *dest.rglob("*"), *(home / ".jupyter").rglob("*")):
         os.chown(path, account.pw_uid, account.pw_gid)
     return dest
 
@@ -421,16 +433,14 @@ def hub():
     base = Path(tempfile.mkdtemp(prefix="maskedu-hub-"))  # not under pytest's root-only tmp: students enter it
     base.chmod(0o755)
     accounts: dict = {}
+    jobs: dict[str, subprocess.Popen] = {}
     hub_obj = None
     try:
         (base / "homes").mkdir(mode=0o755)
         accounts.update(_make_students(base / "homes"))
         python = _class_python(base, STUDENTS[0])
-        shared, release = _prepare_shared_data_and_release(base)
-        for account in accounts.values():
-            _hand_out(release, account)
-        print(f"\nhub test: accounts, class environment ({python}), shared data and release ready in "
-              f"{time.monotonic() - start:.0f} s")
+        jobs.update(_start_instructor_work(base))  # runs while the hub starts
+        shared = base / "shared"
 
         state = base / "hub"
         state.mkdir(mode=0o700)
@@ -448,6 +458,11 @@ def hub():
                                     stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         hub_obj = Hub(f"http://127.0.0.1:{ports['public']}/", password, admin_token, base, shared, accounts, log, proc,
                       f"http://127.0.0.1:{ports['proxy api']}", proxy_token, ports)
+        _, release = _finish_instructor_work(base, jobs)
+        for account in accounts.values():
+            _hand_out(release, account)
+        print(f"\nhub test: accounts, class environment ({python}), shared data and release ready after "
+              f"{time.monotonic() - start:.0f} s")
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
@@ -463,6 +478,10 @@ def hub():
         print(f"hub test: JupyterHub at {hub_obj.url} after {time.monotonic() - start:.0f} s (log {log})")
         yield hub_obj
     finally:
+        for proc in jobs.values():  # still running only where something failed first
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
         if hub_obj is not None:
             _stop_hub(hub_obj)
         for name in accounts:
