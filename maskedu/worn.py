@@ -25,6 +25,7 @@ This module makes those conditions explicit and searches, evaluates and prints w
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import time
 import warnings
@@ -234,7 +235,10 @@ class WearConditions:
         key = (face, width)
         if key not in self._closeups:
             wf = self.faces[face]
-            self._closeups[key] = closeup(wf.image, wf.face, face_width=width, margin=self.margin)
+            # a tight crop has no room around the face: extend its edges so the close-up has its margin
+            pad = int(math.ceil(self.margin * max(wf.face.width, wf.face.height))) + 2
+            padded = cv2.copyMakeBorder(wf.image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+            self._closeups[key] = closeup(padded, wf.face.scaled(1.0, (-pad, -pad)), face_width=width, margin=self.margin)
         return self._closeups[key]
 
     def wear(self, pattern: np.ndarray, i: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -521,6 +525,14 @@ def _digests_of(items: Iterable[Any]) -> set[str]:
     return out
 
 
+def _detector(name: Any):
+    """A detector for counting faces: ``"mtcnn"`` cuts its last stage at its threshold (as :func:`find_faces`
+    does), since only detections count here, not near misses."""
+    if isinstance(name, str) and name.lower() == "mtcnn":
+        return get_detector("mtcnn", threshold=0.9, floor=0.9)
+    return get_detector(name)
+
+
 def _pattern_image(value: Any, name: str) -> np.ndarray:
     if isinstance(value, PatternResult):
         return value.image
@@ -582,7 +594,7 @@ def evaluate_patterns(
         raise HeldOutError(f"{len(clash)} of the {len(conditions.faces)} test faces were used to search a pattern "
                            f"(same pixels): {', '.join(clash[:10])}. Evaluate on faces the search never saw.")
 
-    dets = [get_detector(detector)] + ([get_detector(transfer)] if transfer is not None else [])
+    dets = [_detector(detector)] + ([_detector(transfer)] if transfer is not None else [])
     names = [d.name for d in dets]
     if len(set(names)) < len(names):
         names = [f"{n}_{i}" for i, n in enumerate(names)]
