@@ -57,7 +57,7 @@ from .plots import (
     saturation,
     series_style,
 )
-from .photo import PhotoAttackResult, photo_attack
+from .photo import PhotoAttackResult, held_out_photos, photo_attack, plot_photo_attack
 from .run import AttackResult, AttackRun, AttackStopped, GenerationState, check_unseen_faces
 from .scoring import Scorer, _margin, _QueryCache, as_scorer
 from .settings import (
@@ -85,6 +85,8 @@ __all__ = [
     "sparse_attack",
     "photo_attack",
     "PhotoAttackResult",
+    "held_out_photos",
+    "plot_photo_attack",
     "AttackRun",
     "AttackResult",
     "GenerationState",

@@ -41,7 +41,8 @@ import numpy as np
 from ..common import MaskeduError, ParameterError, ParameterTypeError, check_choice, check_int
 from .run import AttackResult, check_unseen_faces
 
-__all__ = ["photo_attack", "PhotoAttackResult", "PHOTO_GOALS", "PHOTO_METHODS", "ACCESS", "FOUND_IOU"]
+__all__ = ["photo_attack", "PhotoAttackResult", "held_out_photos", "plot_photo_attack", "PHOTO_GOALS", "PHOTO_METHODS",
+           "ACCESS", "FOUND_IOU"]
 
 #: What the attack reads from the pipeline: the classifier's logits for the face's crop ("flip") and the
 #: detector's face scores and boxes ("evade"). Declared here until the attacks share one access table.
@@ -61,7 +62,8 @@ class PhotoAttackResult:
     original there and nowhere else. ``label_after`` is None when the face is no longer found.
     ``queries`` counts whole-pipeline runs on one photo each, the two ``detect_masks`` checks (before and
     after) included; ``budget`` is the most that were allowed. ``agreed`` is True when the search's own
-    pipeline run on the final photo gave the same verdict as ``detect_masks``; ``rounds`` how many searches
+    pipeline run on the final photo gave the same verdict as ``detect_masks``. ``crop_before`` and ``crop_after``
+    are the face's crops as the classifier saw them (``crop_after`` None when the face is lost); ``rounds`` how many searches
     ran (a flip the search found but ``detect_masks`` did not confirm starts another, with a wider margin).
     """
 
@@ -84,6 +86,8 @@ class PhotoAttackResult:
     original: np.ndarray = field(repr=False)
     adversarial: np.ndarray = field(repr=False)
     region: tuple[int, int, int, int] = (0, 0, 0, 0)
+    crop_before: np.ndarray | None = field(default=None, repr=False)
+    crop_after: np.ndarray | None = field(default=None, repr=False)
     search: AttackResult | None = field(default=None, repr=False)
     rounds: int = 1
 
@@ -416,4 +420,58 @@ def photo_attack(
         confidence_after=None if face_after is None else float(face_after.confidence),
         pixels=changed, original_values=original_values, queries=int(used), budget=budget, agreed=agreed,
         stop_reason=reason, seconds=time.perf_counter() - started, original=image, adversarial=adversarial,
-        region=region, search=search, rounds=round_)
+        region=region, crop_before=clean_crop,
+        crop_after=None if face_after is None else crop_box(adversarial, face_after.box, size=(size[1], size[0]),
+                                                            margin=DEFAULT_MARGIN),
+        search=search, rounds=round_)
+
+
+def held_out_photos(crops: Any, model: Any) -> list[tuple[str, tuple[int, int, int, int], str]]:
+    """The photos none of whose faces ``model`` learned from, one ``(path, box, label)`` per face in them.
+
+    A photo is held out only when every face of it is in the model's test part
+    (:func:`maskedu.model.held_out`): :func:`photo_attack` refuses a photo that holds any training face, since
+    which detected face is which cannot be told from the photo alone.
+
+    >>> photos = held_out_photos(crops, model)      # doctest: +SKIP
+    >>> path, box, label = photos[0]                # doctest: +SKIP
+    """
+    from ..model import held_out
+
+    test = held_out(crops, model)
+    all_paths = [str(p) for p in crops.paths]
+    test_paths = [str(p) for p in test.paths]
+    whole = {p for p in set(test_paths) if test_paths.count(p) == all_paths.count(p)}
+    names = list(crops.class_names)
+    return [(p, tuple(int(v) for v in b), names[int(lab)]) for p, b, lab in zip(test_paths, test.boxes, test.labels)
+            if p in whole and int(lab) >= 0]
+
+
+def plot_photo_attack(result: PhotoAttackResult, crop_result: AttackResult | None = None):
+    """The photo attack in pictures: the face's neighbourhood before and after (changed pixels circled), the
+    50 x 50 crops the classifier saw before and after, and, given ``crop_result``, the crop-level attack's
+    adversarial crop beside them. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    x0, y0, x1, y1 = result.region
+    panels = [("photo, around the face", result.original[y0:y1, x0:x1], None, (0, 0)),
+              (f"after: {result.n_pixels} photo px", result.adversarial[y0:y1, x0:x1], result.pixels, (x0, y0)),
+              (f"crop seen: {result.label_before}", result.crop_before, None, (0, 0)),
+              ("crop seen after: " + (result.label_after or "face not found"), result.crop_after, None, (0, 0))]
+    if crop_result is not None:
+        panels.append((f"crop attack: {crop_result.name(crop_result.predicted_after)}, {len(crop_result.pixels)} px",
+                       crop_result.adversarial, crop_result.pixels, (0, 0)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9))
+    for ax, (title, img, px, (dx, dy)) in zip(axes, panels):
+        ax.axis("off")
+        ax.set_title(title, fontsize=9)
+        if img is None:
+            continue
+        ax.imshow(img)
+        if px is not None and len(px):
+            ax.scatter(px[:, 0] - dx, px[:, 1] - dy, s=60, facecolors="none", edgecolors="#E69F00", linewidths=1.2)
+    fig.suptitle(("SUCCESS: " if result.success else "no success: ") + f"{result.goal}, {result.queries:,} pipeline "
+                 "queries", fontsize=10)
+    fig.tight_layout()
+    return fig
+
