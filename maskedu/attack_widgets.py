@@ -8,6 +8,12 @@ a live curve shows the true-class confidence of the best candidate and of the po
 generation, with the 0.5 decision line; at the end the original and adversarial faces sit side by side.
 Stop ends the search after the current generation.
 
+A **defense** can be chosen (:data:`DEFENSE_CHOICES`: a median filter, JPEG re-encoding, bit-depth squeezing from
+:mod:`maskedu.defend`, and any defended model passed in, such as one from :func:`maskedu.defend.adversarial_finetune`)
+with how the attacker meets it (:data:`MODE_CHOICES`): **adaptive**, the search queries the defended model itself;
+**transfer**, the search attacks the plain model and its face is then shown to the defense. The curve's title and
+the result text name the defense, and the result says whether it held (:func:`defense_outcome`).
+
 The attack runs in a background thread, so the kernel keeps handling the Stop click while it runs.
 Everything the widget does is a plain function here (:func:`filter_faces`, :func:`panel_settings`,
 :func:`live_png`, :func:`result_png`, :func:`describe_result`, :func:`friendly_error`) or a method of
@@ -22,17 +28,25 @@ import base64
 import html
 import io
 import time
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from . import attack as _attack
 from .attack import AttackResult, GenerationState, as_scorer, check_attack_params, one_pixel_attack
+from .common import ParameterError, ParameterTypeError, check_choice
 from .panel import RunStopPanel
 from .panel import friendly_error as _friendly_error
 
 __all__ = [
     "CORRECTNESS_CHOICES",
+    "DEFENSE_CHOICES",
+    "MODE_CHOICES",
+    "make_defense",
+    "defense_settings",
+    "DefenseOutcome",
+    "defense_outcome",
     "filter_faces",
     "parse_mutation",
     "panel_settings",
@@ -47,6 +61,13 @@ __all__ = [
 ]
 
 CORRECTNESS_CHOICES = ("all", "correct", "incorrect")
+#: The defenses the explorer builds itself (:mod:`maskedu.defend`); more can be passed in as defended models.
+DEFENSE_CHOICES = ("none", "median filter", "JPEG", "bit-depth squeeze")
+#: How the attacker meets the defense: it searches against the defended model itself ("adaptive"), or against the
+#: plain model, its face then shown to the defense ("transfer": the attacker does not know the defense is there).
+MODE_CHOICES = ("adaptive", "transfer")
+MODE_LABELS = {"adaptive": "adaptive: attack the defended model",
+               "transfer": "transfer: attack the plain model, then test on the defense"}
 
 
 # --------------------------------------------------------------------------- plain functions
@@ -153,6 +174,92 @@ def describe_result(result: AttackResult) -> str:
             f"cache) in {result.seconds:.2f} s.</div>")
 
 
+def make_defense(name: str, model: Any, extra: Mapping[str, Any] | None = None) -> Any:
+    """The defended model for a choice of :data:`DEFENSE_CHOICES` (or a name of ``extra``, defended models passed
+    in); ``"none"`` is the model itself. The wrappers keep the model's interface, so an attack runs against them.
+
+    >>> make_defense("median filter", lambda batch: np.tile([[2.0, 0.0]], (len(batch), 1)))
+    MedianFilter(<lambda>)
+    """
+    from .defend import BitDepth, JpegDefense, MedianFilter
+
+    extra = dict(extra or {})
+    check_choice("defense", name, (*DEFENSE_CHOICES, *extra))
+    if name in extra:
+        return extra[name]
+    builders = {"median filter": MedianFilter, "JPEG": JpegDefense, "bit-depth squeeze": BitDepth}
+    return builders[name](model) if name in builders else model
+
+
+def defense_settings(values: Mapping[str, Any], defenses: Sequence[str] = DEFENSE_CHOICES) -> tuple[str, str]:
+    """The panel's ``defense`` and ``mode`` values, checked: ``(defense, mode)`` (missing ones: no defense,
+    adaptive). Raises ValueError with the message the panel shows.
+
+    >>> defense_settings(dict(defense="JPEG", mode="transfer"))
+    ('JPEG', 'transfer')
+    """
+    defense = values.get("defense", "none")
+    mode = values.get("mode", "adaptive")
+    check_choice("defense", defense, tuple(defenses))
+    check_choice("mode", mode, MODE_CHOICES)
+    return defense, mode
+
+
+@dataclass
+class DefenseOutcome:
+    """What an attack did against a defense: which ``defense`` and ``mode``, the true ``label``, and the plain and
+    defended models' probabilities for the clean and the adversarial face. ``held`` is True when the defended
+    model still gives the true label to the adversarial face."""
+
+    defense: str
+    mode: str
+    label: int
+    class_names: tuple
+    plain_clean: np.ndarray
+    plain_adversarial: np.ndarray
+    defended_clean: np.ndarray
+    defended_adversarial: np.ndarray
+    attack_success: bool
+
+    @property
+    def held(self) -> bool:
+        return int(np.argmax(self.defended_adversarial)) == self.label
+
+    def _says(self, probs: np.ndarray) -> str:
+        pred = int(np.argmax(probs))
+        name = self.class_names[pred] if pred < len(self.class_names) else f"class {pred}"
+        return f"<b>{html.escape(name)}</b> (p(true) = {probs[self.label]:.6f})"
+
+    def describe(self) -> str:
+        """The outcome as HTML: the defense, how it was attacked, and whether it held."""
+        if self.defense == "none":
+            return "<div>Defense: <b>none</b> (the attack ran against the plain model).</div>"
+        how = ("adaptive: the search queried the defended model itself" if self.mode == "adaptive" else
+               "transfer: the search attacked the plain model"
+               + (" and flipped it" if self.attack_success else " and did not flip it")
+               + "; its face was then shown to the defense")
+        verdict = ("<b style='color:#2e7d32'>the defense held</b>" if self.held
+                   else "<b style='color:#c62828'>the attack beat the defense</b>")
+        return (f"<div>Defense: <b>{html.escape(self.defense)}</b>, {how}.<br>"
+                f"Defended model on the adversarial face: {self._says(self.defended_adversarial)}: {verdict} "
+                f"(on the clean face: {self._says(self.defended_clean)}).<br>"
+                f"Plain model on the adversarial face: {self._says(self.plain_adversarial)}. "
+                "Switch between adaptive and transfer to see the gap.</div>")
+
+
+def defense_outcome(model: Any, defended: Any, result: AttackResult, defense: str, mode: str) -> DefenseOutcome:
+    """Show the clean and adversarial faces of ``result`` to the plain ``model`` and to the ``defended`` one (four
+    images, outside the attack's query count) and say what the defense did."""
+    from .oracle import as_classifier
+
+    pair = np.stack([result.original, result.adversarial])
+    plain = np.asarray(as_classifier(model).both(pair)[0], np.float64)
+    guarded = plain if defense == "none" else np.asarray(as_classifier(defended).both(pair)[0], np.float64)
+    names = tuple(result.class_names or ())
+    return DefenseOutcome(defense, mode, int(result.label), names, plain[0], plain[1], guarded[0], guarded[1],
+                          bool(result.success))
+
+
 def _png(fig) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -215,13 +322,18 @@ class AttackExplorer(RunStopPanel):
     ``run_attack()`` runs one attack with the panel's settings in the calling thread and returns the
     :class:`AttackResult` (or None when a setting is invalid: the message is in the panel). The Run
     button calls ``start()``, which does the same in a background thread; Stop calls ``stop()``.
+
+    ``defenses`` adds defended models to the defense choice, by name (``{"adversarial training": tuned}``, a model
+    from :func:`maskedu.defend.adversarial_finetune`): the panel builds the median filter, JPEG and bit-depth
+    squeezing itself, but fine-tuning takes minutes of training, too long for a click. ``explorer.outcome`` is
+    the :class:`DefenseOutcome` of the last attack.
     """
 
     what = "attack"
 
     def __init__(self, predict: Any, images: np.ndarray, labels: np.ndarray, *,
                  class_names: Sequence[str] | None = None, settings: Mapping[str, Any] | None = None,
-                 live_interval: float = 0.3):
+                 live_interval: float = 0.3, defenses: Mapping[str, Any] | None = None):
         import ipywidgets as W
 
         super().__init__()
@@ -269,6 +381,17 @@ class AttackExplorer(RunStopPanel):
         self.w_budget = W.HTML()
         self.out_live = W.Output(layout=W.Layout(min_height="240px"))
         self.out_result = W.Output()
+        self.predict = predict
+        self.extra_defenses = _check_defenses(defenses)
+        self.defense_choices = (*DEFENSE_CHOICES, *self.extra_defenses)
+        self._defended: dict[str, Any] = {}
+        self.outcome: DefenseOutcome | None = None
+        self._against = ""
+        defense, mode = defense_settings(start, self.defense_choices)
+        self.w_defense = W.Dropdown(options=list(self.defense_choices), value=defense, description="defense",
+                                    style=style, layout=lay)
+        self.w_mode = W.Dropdown(options=[(MODE_LABELS[m], m) for m in MODE_CHOICES], value=mode, description="attacker",
+                                 style=style, layout=lay)
 
         self.w_class.observe(lambda _: self.refresh_faces(), "value")
         self.w_correct.observe(lambda _: self.refresh_faces(), "value")
@@ -280,6 +403,7 @@ class AttackExplorer(RunStopPanel):
         left = W.VBox([W.HTML("<b>1. Pick a face</b>"), self.w_class, self.w_correct, self.w_index, self.w_thumb, self.w_caption])
         middle = W.VBox([W.HTML("<b>2. Set the search</b>"), self.w_preset, self.w_pixels, self.w_popsize, self.w_maxiter,
                          self.w_mutation, self.w_recomb, self.w_fitness, self.w_colors, self.w_seed, self.w_budget,
+                         W.HTML("<b>3. Choose a defense</b>"), self.w_defense, self.w_mode,
                          W.HBox([self.run_button, self.stop_button]), self.status])
         self.widget = W.VBox([W.HBox([left, middle, self.out_live]), self.out_result])
         self.refresh_faces()
@@ -326,7 +450,8 @@ class AttackExplorer(RunStopPanel):
     def values(self) -> dict:
         return dict(pixels=self.w_pixels.value, popsize=self.w_popsize.value, maxiter=self.w_maxiter.value,
                     mutation=self.w_mutation.value, recombination=self.w_recomb.value, fitness=self.w_fitness.value,
-                    colors=self.w_colors.value, seed=self.w_seed.value)
+                    colors=self.w_colors.value, seed=self.w_seed.value, defense=self.w_defense.value,
+                    mode=self.w_mode.value)
 
     def apply_preset(self, name: str) -> None:
         if name not in _attack.PRESETS:
@@ -359,16 +484,25 @@ class AttackExplorer(RunStopPanel):
             return
         last = self.history[-1]
         show(self.out_live, live_png(self.history, maxiter=self._maxiter,
-                                     title=f"generation {last.generation}: best p(true) = {last.best_confidence:.4f}"))
+                                     title=f"{self._against}generation {last.generation}: best p(true) = "
+                                           f"{last.best_confidence:.4f}"))
         self.status.value = (f"generation {last.generation}/{self._maxiter} · {last.queries:,} queries · "
                                f"{last.seconds:.1f} s")
 
-    def parse(self) -> tuple[int, dict]:
-        """The face to attack and the attack's keyword arguments, checked (:func:`panel_settings`)."""
+    def parse(self) -> tuple[int, dict, tuple[str, str]]:
+        """The face to attack, the attack's keyword arguments (:func:`panel_settings`) and the defense and mode
+        (:func:`defense_settings`), checked."""
         face = self.face_index
         if face is None:
             raise ValueError("no face matches the filters: choose another class or prediction filter.")
-        return face, panel_settings(self.values())
+        values = self.values()
+        return face, panel_settings(values), defense_settings(values, self.defense_choices)
+
+    def defended(self, defense: str) -> Any:
+        """The defended model of a choice (built once, :func:`make_defense`)."""
+        if defense not in self._defended:
+            self._defended[defense] = make_defense(defense, self.predict, self.extra_defenses)
+        return self._defended[defense]
 
     def show_error(self, exc: BaseException) -> None:
         show(self.out_result, friendly_error(exc))
@@ -376,18 +510,26 @@ class AttackExplorer(RunStopPanel):
 
     def search(self, settings: tuple[int, dict]) -> AttackResult:
         """One attack with checked settings, drawn live; the result shown below the panel."""
-        face, kwargs = settings
+        face, kwargs, (defense, mode) = settings
         self.history = []
         self._maxiter = kwargs["maxiter"]
         self._last_draw = 0.0
         show(self.out_result)
-        self.say("running...")
-        result = one_pixel_attack(self.scorer, self.images[face], int(self.labels[face]), on_generation=self._on_generation,
-                                  class_names=self.class_names, **kwargs)
+        defended = self.defended(defense)
+        adaptive = defense != "none" and mode == "adaptive"
+        self._against = ("no defense · " if defense == "none" else
+                         f"vs {defense} ({'adaptive' if adaptive else 'transfer: the plain model'}) · ")
+        self.say(f"running against {'the ' + defense if adaptive else 'the plain model'}...")
+        # adaptive: the black-box search queries the defended model itself, through its own oracle
+        result = one_pixel_attack(defended if adaptive else self.predict, self.images[face], int(self.labels[face]),
+                                  on_generation=self._on_generation, class_names=self.class_names, **kwargs)
+        result.settings.update(defense=defense, mode=mode)
         self.result = result
+        self.outcome = defense_outcome(self.predict, defended, result, defense, mode)
         self._draw_live()
-        show(self.out_result, result_png(result), describe_result(result))
-        self.say(f"done: {result.stop_reason}", "done")
+        show(self.out_result, result_png(result), describe_result(result), self.outcome.describe())
+        held = "" if defense == "none" else (f" · {defense} held" if self.outcome.held else f" · {defense} beaten")
+        self.say(f"done: {result.stop_reason}{held}", "done")
         return result
 
     def run_attack(self) -> AttackResult | None:
@@ -395,6 +537,23 @@ class AttackExplorer(RunStopPanel):
         return self.run()
 
 def attack_explorer(predict: Any, images: np.ndarray, labels: np.ndarray, *, class_names: Sequence[str] | None = None,
-                    **settings: Any) -> AttackExplorer:
-    """Build the explorer panel for ``predict`` on these faces; settings (pixels=, popsize=, ...) pre-fill it."""
-    return AttackExplorer(predict, images, labels, class_names=class_names, settings=settings)
+                    defenses: Mapping[str, Any] | None = None, **settings: Any) -> AttackExplorer:
+    """Build the explorer panel for ``predict`` on these faces; settings (pixels=, popsize=, ..., defense=, mode=)
+    pre-fill it; ``defenses`` adds defended models to the defense choice by name."""
+    return AttackExplorer(predict, images, labels, class_names=class_names, settings=settings, defenses=defenses)
+
+
+def _check_defenses(defenses: Mapping[str, Any] | None) -> dict:
+    """Defended models passed in, by name: names new and plain, models callable."""
+    if defenses is None:
+        return {}
+    if not isinstance(defenses, Mapping):
+        raise ParameterTypeError(f"defenses must map a name to a defended model, e.g. {{'adversarial training': tuned}}; "
+                                 f"got {type(defenses).__name__}.")
+    for name, model in defenses.items():
+        if not isinstance(name, str) or not name or name in DEFENSE_CHOICES:
+            raise ParameterError(f"defense name {name!r} must be a new, non-empty text (the panel already has "
+                                 f"{', '.join(DEFENSE_CHOICES)}).")
+        if not callable(model) and not callable(getattr(model, "both", None)):
+            raise ParameterTypeError(f"defense {name!r} must be a model (or a function of images), got {type(model).__name__}.")
+    return dict(defenses)

@@ -130,3 +130,91 @@ def test_presets_fill_the_panel():
     ex.w_preset.value = "paper"
     assert ex.values()["popsize"] == 400 and ex.values()["fitness"] == "probability"
     assert "30,400 candidates" in ex.w_budget.value
+
+
+# --------------------------------------------------------------------------- the defense choice
+
+
+def test_defense_settings_and_make_defense():
+    from maskedu.attack_widgets import DEFENSE_CHOICES, MODE_CHOICES, defense_settings, make_defense
+    from maskedu.defend import BitDepth, JpegDefense, MedianFilter
+
+    assert defense_settings({}) == ("none", "adaptive")
+    assert defense_settings(dict(defense="bit-depth squeeze", mode="transfer")) == ("bit-depth squeeze", "transfer")
+    with pytest.raises(ValueError, match="defense='blur' is not one of the choices: 'none', 'median filter'"):
+        defense_settings(dict(defense="blur"))
+    with pytest.raises(ValueError, match="mode='sideways' is not one of the choices: 'adaptive', 'transfer'"):
+        defense_settings(dict(mode="sideways"))
+    assert defense_settings(dict(defense="adv"), (*DEFENSE_CHOICES, "adv"))[0] == "adv"
+    kinds = [type(make_defense(d, fragile_logits)) for d in DEFENSE_CHOICES[1:]]
+    assert kinds == [MedianFilter, JpegDefense, BitDepth] and make_defense("none", fragile_logits) is fragile_logits
+    assert make_defense("adv", fragile_logits, {"adv": constant_probs}) is constant_probs
+    assert set(MODE_CHOICES) == {"adaptive", "transfer"}
+
+
+def test_a_lone_pixel_beats_the_plain_model_but_not_the_median_filter():
+    """The fragile model flips on one red pixel; a 3x3 median outvotes it: transfer and adaptive both fail."""
+    imgs, labels = faces()
+    ex = attack_explorer(fragile_logits, imgs, labels, **{**GOOD, "maxiter": 20, "popsize": 20})
+    ex.select(0)
+    plain = ex.run_attack()
+    assert plain.success and ex.outcome.defense == "none" and "Defense: <b>none</b>" in ex.out_result.outputs[2]["data"]["text/html"]
+    ex.w_defense.value, ex.w_mode.value = "median filter", "transfer"
+    res = ex.run_attack()
+    assert res.success, "transfer: the attack still beats the plain model"
+    assert res.settings["defense"] == "median filter" and res.settings["mode"] == "transfer"
+    assert ex.outcome.held and ex.outcome.plain_adversarial.argmax() == 1 and ex.outcome.defended_adversarial.argmax() == 0
+    text = ex.out_result.outputs[2]["data"]["text/html"]
+    assert "Defense: <b>median filter</b>, transfer" in text and "the defense held" in text
+    assert "median filter held" in ex.status.value
+    ex.w_mode.value = "adaptive"
+    res = ex.run_attack()
+    assert not res.success and ex.outcome.held, "one pixel cannot beat a 3x3 median, even when the search sees it"
+    assert "adaptive: the search queried the defended model itself" in ex.out_result.outputs[2]["data"]["text/html"]
+
+
+def test_the_panel_attacks_a_defended_real_tiny_model():
+    """A real small attack against a real tiny Keras model behind each defense: the search queried the defended
+    model (its answers are the defended model's), and the panel says which defense and what it did."""
+    from maskedu.defend import BitDepth, JpegDefense, MedianFilter
+
+    from test_defend import trained_tiny
+
+    model, x, y = trained_tiny()
+    ex = attack_explorer(model, x, y, pixels=3, popsize=12, maxiter=2, fitness="margin", seed=0, mutation="0.5, 1",
+                         recombination=1.0, colors="extreme")
+    ex.live_interval = 0.0
+    for defense, cls in [("median filter", MedianFilter), ("JPEG", JpegDefense), ("bit-depth squeeze", BitDepth)]:
+        ex.w_defense.value, ex.w_mode.value = defense, "adaptive"
+        res = ex.run_attack()
+        assert res is not None and res.settings["defense"] == defense
+        guarded = cls(model).both(res.adversarial[None])[0][0]
+        np.testing.assert_allclose(res.final_probs, guarded, rtol=1e-5, atol=1e-7)  # what the defense said
+        np.testing.assert_allclose(ex.outcome.defended_adversarial, guarded, rtol=1e-5, atol=1e-7)
+        assert res.queries > 1 and ex.history and ex.history[-1].queries == res.queries
+        text = ex.out_result.outputs[2]["data"]["text/html"]
+        assert f"Defense: <b>{defense}</b>, adaptive" in text
+        assert ("the defense held" in text) == ex.outcome.held != ("the attack beat the defense" in text)
+        assert (ex.outcome.held == (not res.success))
+    ex.w_mode.value = "transfer"
+    res = ex.run_attack()
+    plain = model(res.adversarial[None].astype("float32")).numpy()[0]
+    np.testing.assert_allclose(res.final_probs, plain, rtol=1e-4, atol=1e-6)  # transfer: the plain model was attacked
+
+
+def test_extra_defenses_and_wrong_values_get_a_message():
+    imgs, labels = faces()
+    with pytest.raises(ValueError, match="defense name 'none' must be a new"):
+        attack_explorer(fragile_logits, imgs, labels, defenses={"none": constant_probs})
+    with pytest.raises(TypeError, match="must be a model"):
+        attack_explorer(fragile_logits, imgs, labels, defenses={"adversarial training": 3})
+    ex = attack_explorer(fragile_logits, imgs, labels, defenses={"adversarial training": constant_probs},
+                         **{**GOOD, "maxiter": 3, "popsize": 10})
+    assert ex.w_defense.options[-1] == "adversarial training"
+    ex.w_defense.value = "adversarial training"
+    res = ex.run_attack()
+    assert res is not None and not res.success and "adversarial training" in ex.out_result.outputs[2]["data"]["text/html"]
+    good = ex.values()
+    ex.values = lambda: {**good, "defense": "blur"}  # a value the dropdown would never hold, typed from code
+    assert ex.run_attack() is None
+    assert "defense=&#x27;blur&#x27; is not one of the choices" in ex.out_result.outputs[0]["data"]["text/html"]
