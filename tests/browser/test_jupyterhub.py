@@ -420,13 +420,13 @@ def _stop_hub(hub: Hub) -> None:
 
 
 @pytest.fixture(scope="module")
-def hub():
+def hub(screenshots):
     try:
         import jupyterhub  # noqa: F401
     except ImportError:
         unavailable("the Python package 'jupyterhub' is not installed")
     chp = os.environ.get("MASKEDU_CHP") or shutil.which("configurable-http-proxy")
-    if not chp or _run([chp, "--version"], timeout=60).returncode != 0:
+    if not chp or not os.access(chp, os.X_OK) or _run([chp, "--version"], timeout=60).returncode != 0:
         unavailable("configurable-http-proxy (JupyterHub's proxy, from npm) was not found or does not run")
 
     start = time.monotonic()
@@ -486,6 +486,10 @@ def hub():
             _stop_hub(hub_obj)
         for name in accounts:
             _remove_user(name)
+        if hub_obj is not None and hub_obj.log.is_file():  # kept beside the screenshots (a CI artifact)
+            kept = screenshots / "hub-jupyterhub.log"
+            shutil.copyfile(hub_obj.log, kept)
+            print(f"hub test: the hub's log: {kept}")
         shutil.rmtree(base, ignore_errors=True)
         if hub_obj is not None:
             ports = {**hub_obj.ports, **{f"{n}'s server": p for n, p in hub_obj.user_ports.items()}}
