@@ -6,10 +6,11 @@ STAMP := $(VENV)/.maskedu-installed
 
 .PHONY: demo test lab install clean-data
 
-$(STAMP): pyproject.toml
+# course/constraints.txt pins every package at the version the course is tested with (maskedu course constraints)
+$(STAMP): pyproject.toml course/constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' -c course/constraints.txt
 	@touch $(STAMP)
 
 install: $(STAMP)
