@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/defense_eval.py [--model M] [--data FOLDER] [--faces 30]
         [--attacks one_pixel,sparse_20,label_only,pgd] [--budget 30000] [--de 400,75] [--adv-epochs 3]
+        [--workers N | --scheduler ADDRESS [--scratch DIR]]
 
 Faces: the held-out 20 % of photos of the class-folder set ``../shared/realfaces`` (the training benchmark's
 split, as ``benchmarks/attack_success.py`` uses), or with ``--data FOLDER`` and ``--model M`` every face of a
@@ -20,6 +21,13 @@ one_pixel (the paper's DE, ``--de`` population,generations), sparse_20 (``sparse
 10 steps). Adaptive variants per defense: ``maskedu.defend.ADAPTIVE``.
 
 Prints the oracle's throughput against the raw batched model, the table, the run time and, last, one JSON object.
+
+``--workers N`` attacks on a Dask ``LocalCluster`` of N worker processes (one thread each), ``--scheduler
+ADDRESS`` on a running Dask cluster (``pip install 'maskedu[cluster]'``): the faces are cut into contiguous
+shards, each worker rebuilds the defenses from the saved model files (written to ``--scratch DIR``, a folder
+the workers can read; default a temporary folder here) and runs ``evaluate_defenses`` on its shard with the
+seeds the serial run gives those faces. Clean accuracy and the detector's false alarms are measured here on
+all faces, the detection shares merged from the shards' counts.
 """
 
 from __future__ import annotations
@@ -60,6 +68,84 @@ def oracle_throughput(model, faces, rounds: int = 5, batch: int = 100) -> dict:
             "ratio": round(per_s["oracle"] / per_s["raw"], 3)}
 
 
+def _shard(model_file: str, adv_file: str | None, faces, labels, start: int, settings: dict) -> tuple[list, dict]:
+    """One worker's part: the defenses rebuilt from the saved files, ``evaluate_defenses`` on faces
+    ``start, start + 1, ...`` with the seeds the serial run gives them; the records (faces numbered as in the
+    whole run) and the shard's detector counts."""
+    from maskedu.defend import BitDepth, JpegDefense, MedianFilter, evaluate_defenses
+    from maskedu.model import load_model
+
+    model = load_model(model_file)
+    defenses = {"median": MedianFilter(model), "jpeg": JpegDefense(model), "squeeze": BitDepth(model)}
+    if adv_file is not None:
+        defenses["adv_train"] = load_model(adv_file)
+    report = evaluate_defenses(model, faces, labels, defenses, seed=start, clean_faces=(faces[:1], labels[:1]), **settings)
+    records = [dict(r, face=r["face"] + start) for r in report.records]
+    counts = {}
+    for attack in settings["attacks"]:
+        wins = sum(r["success"] for r in report.records if r["defense"] == "none" and r["attack"] == attack
+                   and not r["adaptive"])
+        share = report.detector.get(f"detected_{attack}")
+        counts[attack] = (round(share * wins) if share is not None else 0, wins)
+    return records, counts
+
+
+def evaluate_on_workers(model, faces, labels, defenses: dict, settings: dict, *, train_s: dict, clean_faces,
+                        workers: int, scheduler: str | None, scratch: str | None):
+    """``evaluate_defenses`` with the faces in shards on Dask workers (see the module's docstring)."""
+    import tempfile
+
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        sys.exit("--workers and --scheduler need Dask: pip install 'maskedu[cluster]' (dask[distributed]).")
+    from maskedu.defend import DefenseReport, evaluate_defenses
+    from maskedu.model import save_model
+
+    unknown = set(defenses) - {"median", "jpeg", "squeeze", "adv_train"}
+    if unknown:
+        sys.exit(f"the workers rebuild median, jpeg, squeeze and adv_train only, not {sorted(unknown)}.")
+    started = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix="defense-eval-", dir=scratch))
+    model_file = str(save_model(model, folder / "model.keras"))
+    adv_file = str(save_model(defenses["adv_train"], folder / "adv_train.keras")) if "adv_train" in defenses else None
+    # clean accuracy and the detector's false alarms, here on all the clean faces (no attack)
+    whole = evaluate_defenses(model, faces, labels, defenses, **dict(settings, attacks=()), train_s=train_s,
+                              clean_faces=clean_faces)
+    if __name__ != "__main__":  # imported (by a test): the workers cannot import this script, so send _shard whole
+        import cloudpickle
+
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                  dashboard_address=None)
+    client = Client(scheduler or cluster)
+    try:
+        n_workers = max(1, len(client.scheduler_info()["workers"]))
+        bounds = np.linspace(0, len(faces), min(len(faces), 2 * n_workers) + 1).astype(int)  # two shards per worker
+        print(f"attacking on {scheduler or f'a Dask LocalCluster of {workers} worker processes'}: "
+              f"{len(bounds) - 1} shards of faces", flush=True)
+        futures = [client.submit(_shard, model_file, adv_file, faces[a:b], labels[a:b], int(a), settings, pure=False)
+                   for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        parts = []
+        for i, future in enumerate(futures):
+            parts.append(future.result())
+            print(f"  ... shard {i + 1} of {len(futures)} done, {time.perf_counter() - started:.0f} s", flush=True)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    order = {name: k for k, name in enumerate(["none", *defenses])}
+    records = sorted((r for recs, _ in parts for r in recs),  # the serial run's order
+                     key=lambda r: (settings["attacks"].index(r["attack"]), order[r["defense"]], r["face"]))
+    detector = dict(whole.detector)
+    for attack in settings["attacks"]:
+        flagged, wins = (sum(c[attack][k] for _, c in parts) for k in (0, 1))
+        if wins:
+            detector[f"detected_{attack}"] = round(flagged / wins, 4)
+    return DefenseReport(records=records, clean=whole.clean, train_s=dict(train_s), faces=len(faces),
+                         seconds=time.perf_counter() - started, detector=detector)
+
+
 def main(argv=None) -> dict | None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", help="a saved Keras model (default: data/models/resnet-realfaces.keras, else trained here)")
@@ -69,6 +155,9 @@ def main(argv=None) -> dict | None:
     ap.add_argument("--budget", type=int, default=30_000, help="queries of sparse_20 and label_only (30,000)")
     ap.add_argument("--de", default="400,75", help="one_pixel's population,generations (the paper: 400,75)")
     ap.add_argument("--adv-epochs", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=0, help="Dask worker processes on this machine (0: serially here)")
+    ap.add_argument("--scheduler", help="the address of a running Dask scheduler whose workers run the attacks")
+    ap.add_argument("--scratch", help="a folder the workers can read, for the saved models (default: a temporary one)")
     args = ap.parse_args(argv)
 
     from maskedu.common import artifact_path, realfaces_dir
@@ -141,9 +230,15 @@ def main(argv=None) -> dict | None:
         if done["n"] % 10 == 0:
             print(f"  ... {done['n']} attacks done ({what}, face {i}), {time.perf_counter() - started:.0f} s", flush=True)
 
-    report = evaluate_defenses(model, faces, face_labels, defenses, attacks=attacks,
-                               one_pixel=dict(PAPER, popsize=popsize, maxiter=maxiter), sparse_budget=args.budget,
-                               label_budget=args.budget, train_s=train_s, clean_faces=(images, labels), on_face=tick)
+    settings = dict(attacks=attacks, one_pixel=dict(PAPER, popsize=popsize, maxiter=maxiter), sparse_budget=args.budget,
+                    label_budget=args.budget)
+    if args.workers or args.scheduler:
+        report = evaluate_on_workers(model, faces, face_labels, defenses, settings, train_s=train_s,
+                                     clean_faces=(images, labels), workers=args.workers, scheduler=args.scheduler,
+                                     scratch=args.scratch)
+    else:
+        report = evaluate_defenses(model, faces, face_labels, defenses, train_s=train_s, clean_faces=(images, labels),
+                                   on_face=tick, **settings)
     print()
     print(report)
     print("\nadaptive attacks per defense:")
@@ -156,7 +251,7 @@ def main(argv=None) -> dict | None:
     doc["oracle_throughput"] = speed
     doc["run_s"] = round(seconds, 1)
     doc["settings"] = dict(attacks=list(attacks), budget=args.budget, de=[popsize, maxiter], adv_epochs=args.adv_epochs,
-                           model=model_note)
+                           model=model_note, workers=args.scheduler or args.workers)
     print(json.dumps(doc))
     return doc
 

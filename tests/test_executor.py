@@ -151,3 +151,30 @@ def test_the_study_benchmark_on_two_workers_equals_its_serial_run(saved_model, d
     assert out["0"]["same_attacks"] and out["2"]["same_attacks"] and out["2"]["speedup"] == 2.0
     spread["margin_2"][0]["queries"] += 1  # a run that differs is reported as such
     assert not bench.compare_runs({0: (serial, 2.0, 0.0), 2: (spread, 1.0, 3.0)}, 0)["2"]["same_attacks"]
+
+
+@pytest.mark.slow
+def test_the_defense_benchmark_on_two_workers_equals_evaluate_defenses(saved_model):
+    """benchmarks/defense_eval.py --workers 2: every defense against every attack, the faces in shards on a
+    two-worker LocalCluster that rebuilds the defenses from saved files, gives the serial report."""
+    import sys
+    from pathlib import Path
+
+    from maskedu.defend import BitDepth, JpegDefense, MedianFilter, adversarial_finetune, evaluate_defenses
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import defense_eval as bench
+    finally:
+        sys.path.pop(0)
+    model, faces, labels = saved_model["model"], saved_model["faces"], saved_model["labels"]
+    tuned = adversarial_finetune(model, faces, labels, epochs=1, seed=0).model
+    defenses = {"median": MedianFilter(model), "jpeg": JpegDefense(model), "squeeze": BitDepth(model), "adv_train": tuned}
+    settings = dict(attacks=("one_pixel", "sparse_20", "label_only", "pgd"), one_pixel=dict(popsize=10, maxiter=1),
+                    sparse_budget=100, label_budget=100)
+    serial = evaluate_defenses(model, faces, labels, defenses, train_s={"adv_train": 1.0}, **settings)
+    spread = bench.evaluate_on_workers(model, faces, labels, defenses, settings, train_s={"adv_train": 1.0},
+                                       clean_faces=(faces, labels), workers=2, scheduler=None, scratch=None)
+    assert spread.records == serial.records and len(serial.records) > 0
+    assert spread.clean == serial.clean and spread.detector == serial.detector and spread.faces == serial.faces
+    assert spread.to_json() == {**serial.to_json(), "seconds": spread.to_json().get("seconds")}
