@@ -316,7 +316,8 @@ class Hub:
                 raise AssertionError(f"{name}'s server was not ready within {timeout_s:.0f} s:\n{self.log_tail()}")
             time.sleep(1)
         _, routes = _request(f"{self.proxy_api}/api/routes", token=self.proxy_token)
-        target = next(r["target"] for spec, r in routes.items() if spec.rstrip("/") == f"/user/{name}")
+        target = next((r["target"] for spec, r in routes.items() if spec.rstrip("/") == f"/user/{name}"), None)
+        assert target, f"the proxy has no route to {name}'s server: {routes}"
         self.user_ports[name] = int(target.rsplit(":", 1)[1].split("/")[0])
 
     def user_token(self, name: str) -> str:
@@ -406,15 +407,15 @@ def _stop_hub(hub: Hub) -> None:
             break
         except subprocess.TimeoutExpired:
             continue
-    left = []
+    left = []  # the proxy, if the hub left it running (checked by name: its pid may be another process's by now)
     pid_file = hub.base / "hub" / "proxy.pid"
-    if pid_file.is_file():
-        try:
-            left.append(int(pid_file.read_text().strip()))
-        except ValueError:
-            pass
-    left += [pid for pid in hub.user_pids.values() if pid]
-    for account in hub.accounts.values():
+    try:
+        pid = int(pid_file.read_text().strip())
+        if b"configurable-http-proxy" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            left.append(pid)
+    except (OSError, ValueError):
+        pass
+    for account in hub.accounts.values():  # servers and kernels: whatever still runs as the test's students
         left += _pids_of_uid(account.pw_uid)
     _kill(left)
 
