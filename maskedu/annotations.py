@@ -39,6 +39,7 @@ import numpy as np
 from .common import MaskeduError, check_choice, progress
 from .dataset import (
     CLASS_NAMES,
+    CLASS_NAMES_3,
     DEFAULT_CLASS_MAP,
     FOLDER_CLASS_MAP,
     KAGGLE_CLASS_NAMES,
@@ -49,17 +50,22 @@ from .dataset import (
     KAGGLE_SUBDIR,
     VOC_CLASS_MAP,
     Dataset,
+    INCORRECT_CLASS,
     FaceBox,
     ImageRecord,
     LoadReport,
     _n,
     check_class_map,
+    check_classes,
+    keep_third_class,
 )
 from .imaging import REASON_NOT_REGULAR, ImageError, box_is_valid, clip_box, image_header, is_image_file
 
 __all__ = [
     # the records and constants, defined in maskedu.dataset
     "CLASS_NAMES",
+    "CLASS_NAMES_3",
+    "INCORRECT_CLASS",
     "FaceBox",
     "ImageRecord",
     "LoadReport",
@@ -157,7 +163,7 @@ def _note_unused_keys(report: LoadReport, cmap: Mapping[str, str | None], seen: 
 
 
 def _note_mapping(report: LoadReport, counts: Counter, cmap: Mapping[str, str | None]) -> None:
-    for cls in CLASS_NAMES:
+    for cls in (CLASS_NAMES_3 if INCORRECT_CLASS in cmap.values() else CLASS_NAMES):
         if not any(v == cls for v in cmap.values()):
             report.notes.append(f"no class maps to {cls!r}: the class map leaves it empty.")
         elif not counts.get(cls):
@@ -668,6 +674,7 @@ def load_annotations(
     *,
     csv_order: str = "auto",
     verbose: bool = False,
+    classes: int = 2,
 ) -> Dataset:
     """Load the Kaggle "Face Mask Detection Dataset" (Wobot Intelligence) from its folder.
 
@@ -681,6 +688,8 @@ def load_annotations(
 
     ``class_map`` maps the 20 class names to ``"with_mask"``/``"without_mask"``/None (default
     :data:`DEFAULT_CLASS_MAP`). Unmapped boxes are kept with ``label=None`` and their ``raw_label``.
+    ``classes=3`` keeps ``face_with_mask_incorrect`` as a third class, ``"mask_worn_incorrectly"``
+    (:func:`~maskedu.dataset.keep_third_class`).
 
     Boxes past the image edge are clipped; empty, inverted or outside boxes, annotations of missing
     images and malformed files are dropped and listed in ``dataset.report`` with their reasons.
@@ -692,7 +701,7 @@ def load_annotations(
     """
     check_choice("csv_order", csv_order, ["auto", "position", "header"])
     root = _as_folder(root, "load_annotations")
-    cmap = check_class_map(class_map)
+    cmap = _with_classes(check_class_map(class_map), classes)
     layout = _kaggle_layout_or_error(root)
     report = LoadReport()
     images = _index_images(layout.images_dir, report)
@@ -844,11 +853,19 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", name.strip().lower())
 
 
-def load_class_folders(root: str | Path, class_map: Mapping[str, str | None] | None = None, *, verbose: bool = False) -> Dataset:
+def _with_classes(cmap: dict[str, str | None], classes) -> dict[str, str | None]:
+    """``cmap`` as it is for 2 classes; for 3, with the third class's spellings mapped to it."""
+    return keep_third_class(cmap) if check_classes(classes) == 3 else cmap
+
+
+def load_class_folders(root: str | Path, class_map: Mapping[str, str | None] | None = None, *, verbose: bool = False,
+                       classes: int = 2) -> Dataset:
     """Load a folder of class folders: ``root/with_mask/*.jpg`` and ``root/without_mask/*.png`` (one face per image).
 
     Folder names are matched through ``class_map`` (default :data:`FOLDER_CLASS_MAP`) ignoring case,
     spaces, ``_`` and ``-``, so ``WithMask``, ``with-mask``, ``mask`` and ``no_mask`` all work.
+    ``classes=3`` keeps a folder of the third class (``mask_weared_incorrect/``, ``incorrect_mask/``, ...:
+    :data:`~maskedu.dataset.INCORRECT_SPELLINGS`) as ``"mask_worn_incorrectly"``.
     Sub-folders inside a class folder are read too. Files that are not images, unreadable images and
     folders that are not a class are reported, never loaded silently.
 
@@ -857,7 +874,7 @@ def load_class_folders(root: str | Path, class_map: Mapping[str, str | None] | N
     Counter({'with_mask': 300, 'without_mask': 300})
     """
     root = _as_folder(root, "load_class_folders")
-    cmap = check_class_map(class_map, FOLDER_CLASS_MAP)
+    cmap = _with_classes(check_class_map(class_map, FOLDER_CLASS_MAP), classes)
     lookup = {_norm(k): v for k, v in cmap.items()}
     report = LoadReport()
     class_dirs, unmapped_dirs = [], []
@@ -994,14 +1011,16 @@ def _voc_boxes(
     return boxes
 
 
-def load_voc(root: str | Path, class_map: Mapping[str, str | None] | None = None, *, verbose: bool = False) -> Dataset:
+def load_voc(root: str | Path, class_map: Mapping[str, str | None] | None = None, *, verbose: bool = False,
+             classes: int = 2) -> Dataset:
     """Load a PASCAL VOC dataset: ``root/images/`` plus one ``root/annotations/<name>.xml`` per image.
 
     This is the format of andrewmvd's Kaggle "Face Mask Detection" (853 scenes; classes ``with_mask``,
     ``without_mask``, ``mask_weared_incorrect``; default map :data:`VOC_CLASS_MAP`). Real files have
     boxes that run a pixel past the edge (clipped, counted) and ``<filename>`` entries that disagree
     with the file on disk (the image is matched by ``<filename>`` or by the XML's own name, and the
-    report says which was used). Malformed XML files are reported.
+    report says which was used). Malformed XML files are reported. ``classes=3`` keeps
+    ``mask_weared_incorrect`` as a third class, ``"mask_worn_incorrectly"``.
 
     >>> ds = load_voc("data/andrewmvd")                               # doctest: +SKIP
     """
@@ -1012,7 +1031,7 @@ def load_voc(root: str | Path, class_map: Mapping[str, str | None] | None = None
             f"{root} is not a PASCAL VOC dataset: expected images/ and annotations/*.xml. {_describe(root)}"
         )
     images_dir, ann_dir = pair
-    cmap = check_class_map(class_map, VOC_CLASS_MAP)
+    cmap = _with_classes(check_class_map(class_map, VOC_CLASS_MAP), classes)
     report = LoadReport()
     files = [p for p in _listdir(images_dir) if not p.is_dir()]  # special files too: reported, not skipped
     on_disk = {p.name: p for p in files if is_image_file(p)}
@@ -1141,7 +1160,7 @@ def detect_layout(root: str | Path) -> str:
 def load_dataset(root: str | Path, **kw) -> Dataset:
     """Load a dataset folder in any known layout (Kaggle, PASCAL VOC, class folders), detected from its files.
 
-    Keyword arguments (``class_map=...``, ...) go to the matching loader. A folder in none of the
+    Keyword arguments (``class_map=...``, ``classes=3``, ...) go to the matching loader. A folder in none of the
     layouts gives a :class:`LayoutError` listing the layouts it knows.
 
     >>> ds = load_dataset("../shared/realfaces")                      # doctest: +SKIP

@@ -348,10 +348,10 @@ class AttackExplorer(RunStopPanel):
         self.probs, _ = self.scorer(images)
         self.predicted = self.probs.argmax(axis=1)
         n_classes = self.probs.shape[1]
-        if class_names is None:
-            from .annotations import CLASS_NAMES
+        if class_names is None:  # maskedu's two classes, or three (MASKEDU_CLASSES=3)
+            from .dataset import default_class_names
 
-            class_names = CLASS_NAMES if n_classes == 2 else tuple(f"class {i}" for i in range(n_classes))
+            class_names = default_class_names(n_classes) or tuple(f"class {i}" for i in range(n_classes))
         self.class_names = tuple(class_names)
         self.live_interval = live_interval
         self.history: list[GenerationState] = []

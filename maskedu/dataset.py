@@ -3,11 +3,13 @@
 These types are the contract between the stages (notebook 01 builds them, 02 crops them, 03 trains on them):
 
 * :class:`FaceBox`: one annotated face, ``(x1, y1, x2, y2)`` pixels with x2/y2 exclusive, its mapped
-  class (``"with_mask"``/``"without_mask"`` or None) and the dataset's own class name.
+  class (``"with_mask"``/``"without_mask"``, ``"mask_worn_incorrectly"`` with ``classes=3``, or None) and
+  the dataset's own class name.
 * :class:`ImageRecord`: one image file with its boxes (Kaggle/VOC layouts) or its folder label
   (class-folder layout).
 * :class:`LoadReport`: what a loader kept, clipped and dropped, and why. Nothing is dropped silently.
-* :class:`Dataset`: the records, the class mapping used, the layout and the report.
+* :class:`Dataset`: the records, the class mapping used, the layout and the report; its
+  ``class_names`` (two, or three when the class map keeps the third class) say what label index means what.
 
 The constants (:data:`CLASS_NAMES`, the Kaggle folder names and CSV header, the class maps) are defined
 here once; the loaders (:mod:`maskedu.annotations`), the downloader and the sample builder import them.
@@ -35,6 +37,9 @@ import numpy as np
 
 __all__ = [
     "CLASS_NAMES",
+    "INCORRECT_CLASS",
+    "CLASS_NAMES_3",
+    "INCORRECT_SPELLINGS",
     "KAGGLE_CLASS_NAMES",
     "DEFAULT_CLASS_MAP",
     "FOLDER_CLASS_MAP",
@@ -52,12 +57,30 @@ __all__ = [
     "LoadReport",
     "Dataset",
     "check_class_map",
+    "check_classes",
+    "class_names_for",
+    "default_class_names",
+    "keep_third_class",
 ]
 
 # --------------------------------------------------------------------------- class names and maps
 
 #: The paper's two classes, in label-index order: label 0 is "with_mask", label 1 "without_mask".
 CLASS_NAMES: tuple[str, str] = ("with_mask", "without_mask")
+
+#: The third class, kept only when asked for (``get_dataset(classes=3)``, ``MASKEDU_CLASSES=3``): a mask
+#: worn under the nose or the chin. Left out by default, as the paper does.
+INCORRECT_CLASS: str = "mask_worn_incorrectly"
+
+#: The three classes in label-index order: 0 and 1 mean what they mean with two classes, 2 is the third.
+CLASS_NAMES_3: tuple[str, str, str] = (*CLASS_NAMES, INCORRECT_CLASS)
+
+#: How datasets spell the third class: the Kaggle Wobot set ``face_with_mask_incorrect``, andrewmvd's VOC set
+#: ``mask_weared_incorrect``, and class folders any of these (compared ignoring case, spaces, ``_``, ``-``).
+INCORRECT_SPELLINGS: tuple[str, ...] = (
+    "face_with_mask_incorrect", "mask_weared_incorrect", "mask_worn_incorrectly", "mask_worn_incorrect",
+    "incorrect_mask", "mask_incorrect", "incorrectly_worn_mask",
+)
 
 #: The 20 class names of the Kaggle "Face Mask Detection Dataset" (Wobot Intelligence).
 KAGGLE_CLASS_NAMES: tuple[str, ...] = (
@@ -79,7 +102,7 @@ FOLDER_CLASS_MAP: dict[str, str | None] = {
     "with_mask": "with_mask", "mask": "with_mask", "masked": "with_mask", "face_with_mask": "with_mask",
     "without_mask": "without_mask", "no_mask": "without_mask", "non_mask": "without_mask",
     "unmasked": "without_mask", "face_no_mask": "without_mask", "without_a_mask": "without_mask",
-    "mask_weared_incorrect": None, "incorrect_mask": None, "mask_incorrect": None,
+    **{name: None for name in INCORRECT_SPELLINGS},
 }
 
 #: Class name -> class for :func:`~maskedu.annotations.load_voc` (andrewmvd's "Face Mask Detection" set).
@@ -116,10 +139,61 @@ def _n(count: int, word: str, plural: str | None = None) -> str:
     return f"{count} {plural or (word + 'es' if word.endswith(('s', 'x')) else word + 's')}"
 
 
-def check_class_map(class_map: Mapping[str, str | None] | None, default: Mapping[str, str | None] | None = None) -> dict[str, str | None]:
-    """Validate a class map (dataset class name -> ``"with_mask"``, ``"without_mask"`` or None) and return a copy.
+def check_classes(classes, *, setting: str = "classes") -> int:
+    """How many classes the course uses: 2 (the paper's, the default) or 3 (the third being
+    :data:`INCORRECT_CLASS`); anything else raises :class:`~maskedu.common.ParameterError` naming ``setting``.
 
-    ``None`` gives a copy of ``default`` (:data:`DEFAULT_CLASS_MAP` when not given).
+    >>> check_classes(3), check_classes("2")
+    (3, 2)
+    """
+    from .common import ParameterError
+
+    value = classes.strip() if isinstance(classes, str) else classes
+    if isinstance(value, bool) or value not in (2, 3, "2", "3"):
+        raise ParameterError(f"{setting}={classes!r} is not a choice: use 2 (with_mask and without_mask, the paper's) "
+                             f"or 3 (also {INCORRECT_CLASS!r}, faces whose mask is under the nose or chin).")
+    return int(value)
+
+
+def class_names_for(classes) -> tuple[str, ...]:
+    """The class names, in label-index order, for 2 or 3 classes.
+
+    >>> class_names_for(3)
+    ('with_mask', 'without_mask', 'mask_worn_incorrectly')
+    """
+    return CLASS_NAMES_3 if check_classes(classes) == 3 else CLASS_NAMES
+
+
+def default_class_names(n_outputs: int) -> tuple[str, ...] | None:
+    """The class names of a maskedu classifier with ``n_outputs`` outputs (2 or 3), None for other counts.
+
+    >>> default_class_names(2), default_class_names(5)
+    (('with_mask', 'without_mask'), None)
+    """
+    return {2: CLASS_NAMES, 3: CLASS_NAMES_3}.get(int(n_outputs))
+
+
+def _norm_name(name: str) -> str:
+    return "".join(ch for ch in str(name).lower() if ch not in " _-\t")
+
+
+def keep_third_class(class_map: Mapping[str, str | None]) -> dict[str, str | None]:
+    """A copy of ``class_map`` with every spelling of the third class (:data:`INCORRECT_SPELLINGS`, compared
+    ignoring case, spaces, ``_`` and ``-``) mapped to :data:`INCORRECT_CLASS`; labels 0 and 1 keep their meaning.
+
+    >>> keep_third_class(VOC_CLASS_MAP)
+    {'with_mask': 'with_mask', 'without_mask': 'without_mask', 'mask_weared_incorrect': 'mask_worn_incorrectly'}
+    """
+    spellings = {_norm_name(s) for s in INCORRECT_SPELLINGS}
+    return {k: (INCORRECT_CLASS if _norm_name(k) in spellings else v) for k, v in class_map.items()}
+
+
+def check_class_map(class_map: Mapping[str, str | None] | None, default: Mapping[str, str | None] | None = None) -> dict[str, str | None]:
+    """Validate a class map (dataset class name -> ``"with_mask"``, ``"without_mask"``,
+    ``"mask_worn_incorrectly"`` or None) and return a copy.
+
+    ``None`` gives a copy of ``default`` (:data:`DEFAULT_CLASS_MAP` when not given). A map that sends a class
+    to :data:`INCORRECT_CLASS` makes a three-class dataset (:attr:`Dataset.class_names`).
 
     >>> check_class_map({"face_with_mask": "with_mask", "hat": None})
     {'face_with_mask': 'with_mask', 'hat': None}
@@ -131,12 +205,12 @@ def check_class_map(class_map: Mapping[str, str | None] | None, default: Mapping
             f"class_map must be a dict from the dataset's class names to {CLASS_NAMES[0]!r}, {CLASS_NAMES[1]!r} or None, "
             f"got {type(class_map).__name__}. Example: {{**DEFAULT_CLASS_MAP, 'face_with_mask_incorrect': 'without_mask'}}."
         )
-    bad = {k: v for k, v in class_map.items() if v is not None and v not in CLASS_NAMES}
+    bad = {k: v for k, v in class_map.items() if v is not None and v not in CLASS_NAMES_3}
     if bad:
         key, value = next(iter(bad.items()))
         raise ValueError(
             f"class_map[{key!r}] = {value!r} is not allowed: values must be {CLASS_NAMES[0]!r}, {CLASS_NAMES[1]!r}, "
-            f"or None (to keep the class unmapped). Bad entries: {bad}."
+            f"{INCORRECT_CLASS!r} (a third class), or None (to keep the class unmapped). Bad entries: {bad}."
         )
     not_str = [k for k in class_map if not isinstance(k, str)]
     if not_str:
@@ -148,7 +222,7 @@ def check_class_map(class_map: Mapping[str, str | None] | None, default: Mapping
 
 @dataclass(frozen=True)
 class FaceBox:
-    """One annotated face. ``label`` is the mapped class (one of CLASS_NAMES) or None for other classes."""
+    """One annotated face. ``label`` is the mapped class (one of the dataset's ``class_names``) or None for other classes."""
 
     x1: int
     y1: int
@@ -284,6 +358,12 @@ class Dataset:
         return self.images[i]
 
     @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classes, in label-index order: :data:`CLASS_NAMES`, or :data:`CLASS_NAMES_3` when the class map
+        sends a class to :data:`INCORRECT_CLASS` (``get_dataset(classes=3)``)."""
+        return CLASS_NAMES_3 if INCORRECT_CLASS in self.class_map.values() else CLASS_NAMES
+
+    @property
     def annotated(self) -> bool:
         """True when faces carry boxes (Kaggle/VOC layouts), False for class folders."""
         return self.layout != "folders"
@@ -347,9 +427,9 @@ class Dataset:
         labels = None if labels is None else {labels} if isinstance(labels, str) else set(labels)
         raw_labels = None if raw_labels is None else {raw_labels} if isinstance(raw_labels, str) else set(raw_labels)
         if labels is not None:
-            unknown = labels - set(CLASS_NAMES) - {None}
+            unknown = labels - set(self.class_names) - {None}
             if unknown:
-                raise ValueError(f"labels {sorted(map(str, unknown))} are not mapped classes; use one of {CLASS_NAMES} (or raw_labels= for the dataset's own names).")
+                raise ValueError(f"labels {sorted(map(str, unknown))} are not mapped classes; use one of {self.class_names} (or raw_labels= for the dataset's own names).")
 
         def keep(label, raw):
             return (labels is not None and label in labels) or (raw_labels is not None and raw in raw_labels)
@@ -393,7 +473,7 @@ class Dataset:
     def _repr_html_(self) -> str:
         """A notebook cell's view: layout, size, faces per class and the report's one-line summary."""
         counts = self.class_counts()
-        per_class = ", ".join(f"{counts.get(c, 0)} {c}" for c in CLASS_NAMES)
+        per_class = ", ".join(f"{counts.get(c, 0)} {c}" for c in self.class_names)
         faces = "faces" if self.annotated else "images"
         source = f" ({html.escape(self.source)})" if self.source else ""
         return (f"<p><b>Dataset</b>{source}: {self.layout} layout, {_n(len(self.images), 'image')} in "

@@ -29,7 +29,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .annotations import CLASS_NAMES
 from .common import ParameterError, ParameterTypeError, check_int, check_number
 from .crop.cropping import DEFAULT_MARGIN
 from .crop.faces import Face
@@ -122,7 +121,7 @@ def detect_masks(
     margin: float | None = None,
     min_score: float = 0.0,
     batch_size: int = 64,
-    class_names: Sequence[str] = CLASS_NAMES,
+    class_names: Sequence[str] | None = None,
     keep_images: bool = False,
 ):
     """Find every face and say whether it wears a mask.
@@ -144,15 +143,17 @@ def detect_masks(
     :class:`ImageResult`) and one warning at the end names how many and which. A single image raises the
     :class:`~maskedu.imaging.ImageError` instead. A model with another number of outputs than
     ``class_names``, or one whose scores are NaN or infinite, raises :class:`maskedu.model.ModelError`.
+    ``class_names`` defaults to the model's own (:func:`maskedu.model.class_names_of`: a three-class model,
+    ``MASKEDU_CLASSES=3``, labels faces ``"mask_worn_incorrectly"`` too).
     """
-    from .model import ModelError, make_predict_fn
+    from .model import ModelError, class_names_of, make_predict_fn
 
     items, single = _expand(image_or_paths)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     min_score = check_number("min_score", min_score, minimum=0.0, maximum=1.0)
     margin = DEFAULT_MARGIN if margin is None else check_number("margin", margin, minimum=0.0, maximum=2.0)
-    class_names = tuple(class_names)
     predict = make_predict_fn(model)
+    class_names = class_names_of(predict) if class_names is None else tuple(class_names)
     n_out = getattr(predict, "n_classes", None)
     if n_out is not None and n_out != len(class_names):
         raise ModelError(f"the model {predict.model.name!r} gives {n_out} class scores per face but class_names has "

@@ -33,6 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .annotations import CLASS_NAMES
+from .dataset import default_class_names
 from .common import (MaskeduError, ParameterTypeError, artifact_path, budget, check_choice, check_int, check_number,
                      find_artifact, in_notebook, is_fast)
 
@@ -48,6 +49,7 @@ __all__ = [
     "SplitMismatchError",
     "split_path",
     "held_out",
+    "class_names_of",
     "SeenFaceError",
     "check_unseen",
     "RECIPES",
@@ -416,7 +418,8 @@ class SplitRecord:
     :func:`save_model` writes it beside the model file as a small JSON file (:func:`split_path`) and
     :func:`load_model`/:func:`get_model` read it back. One row per labelled face: its photo (``folder/file``),
     the hash of its crop's pixels (:meth:`maskedu.crop.Crops.hashes`), its label, its group (the person for the
-    embedded sample, else the photo: :meth:`maskedu.crop.Crops.groups`) and its part.
+    embedded sample, else the photo: :meth:`maskedu.crop.Crops.groups`) and its part; and the class names the
+    labels index (two, or three with ``classes=3``), which :func:`class_names_of` reads for the model.
     """
 
     photos: tuple[str, ...]
@@ -427,12 +430,13 @@ class SplitRecord:
     seed: int = 0
     grouping: str = "photo"
     recipe: dict = field(default_factory=dict)
+    class_names: tuple[str, ...] = CLASS_NAMES
 
     @classmethod
     def from_split(cls, crops, split: Split, *, groups=None, recipe: dict | None = None) -> "SplitRecord":
         from .crop import image_hashes
 
-        images, labels, _, _ = _as_arrays(crops)
+        images, labels, _, names = _as_arrays(crops)
         n = len(labels)
         photos = crops.photo_ids() if hasattr(crops, "photo_ids") else np.full(n, "", dtype=str)
         hashes = crops.hashes() if hasattr(crops, "hashes") else image_hashes(images)
@@ -445,7 +449,7 @@ class SplitRecord:
         grouping = "person" if "person" in kinds else ("photo" if "photo" in kinds else "face")
         return cls(tuple(str(photos[i]) for i in keep), tuple(str(hashes[i]) for i in keep),
                    tuple(int(labels[i]) for i in keep), tuple(str(groups[i]) for i in keep),
-                   tuple(str(part[i]) for i in keep), int(split.seed), grouping, dict(recipe or {}))
+                   tuple(str(part[i]) for i in keep), int(split.seed), grouping, dict(recipe or {}), tuple(names))
 
     def __len__(self) -> int:
         return len(self.parts)
@@ -460,7 +464,7 @@ class SplitRecord:
 
     def to_json(self) -> dict:
         return {"format": _SPLIT_FORMAT, "seed": self.seed, "grouping": self.grouping, "recipe": self.recipe,
-                "sizes": self.sizes(), "columns": ["photo", "hash", "label", "group", "part"],
+                "class_names": list(self.class_names), "sizes": self.sizes(), "columns": ["photo", "hash", "label", "group", "part"],
                 "faces": [list(row) for row in zip(self.photos, self.hashes, self.labels, self.groups, self.parts)]}
 
     @classmethod
@@ -470,10 +474,13 @@ class SplitRecord:
         rows = doc["faces"]
         if any(not isinstance(r, list) or len(r) != 5 or r[4] not in _PARTS for r in rows):
             raise ValueError("a row of the split file is malformed")
+        names = doc.get("class_names", CLASS_NAMES)  # files written before classes=3 have two classes
+        if not isinstance(names, list | tuple) or len(names) < 2 or not all(isinstance(c, str) for c in names):
+            raise ValueError("the split file's class_names is not a list of class names")
         cols = list(zip(*rows)) if rows else [(), (), (), (), ()]
         return cls(tuple(map(str, cols[0])), tuple(map(str, cols[1])), tuple(map(int, cols[2])),
                    tuple(map(str, cols[3])), tuple(map(str, cols[4])), int(doc.get("seed", 0)),
-                   str(doc.get("grouping", "photo")), dict(doc.get("recipe") or {}))
+                   str(doc.get("grouping", "photo")), dict(doc.get("recipe") or {}), tuple(names))
 
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)
@@ -538,7 +545,10 @@ class SplitRecord:
 
     def mismatch(self, crops) -> str | None:
         """None when ``crops`` are exactly the faces this split was made from, else what differs (one sentence)."""
-        _, labels, _, _ = _as_arrays(crops)
+        _, labels, _, names = _as_arrays(crops)
+        if tuple(names) != tuple(self.class_names):
+            return (f"the split has {len(self.class_names)} classes {tuple(self.class_names)} and these crops "
+                    f"{len(names)} {tuple(names)}")
         photos = crops.photo_ids() if hasattr(crops, "photo_ids") else np.full(len(labels), "", dtype=str)
         if hasattr(crops, "hashes"):
             hashes = crops.hashes()
@@ -584,6 +594,31 @@ def _attach_from_file(model, model_file: str | os.PathLike) -> SplitRecord | Non
             record = None
     _attach(model, record)
     return record
+
+
+def class_names_of(model) -> tuple[str, ...]:
+    """The class names of ``model``'s outputs, in order: those of the split it carries (:func:`train`,
+    :func:`load_model`), else maskedu's two or three classes by its number of outputs.
+
+    Downstream code asks the model, not a constant, so a three-class model (``classes=3``) labels its third
+    output ``"mask_worn_incorrectly"``. A model of another number of outputs without a split raises
+    :class:`ModelError`: its classes are unknown.
+
+    >>> class_names_of(build_resnet(n_classes=3))
+    ('with_mask', 'without_mask', 'mask_worn_incorrectly')
+    """
+    keras_model = getattr(model, "model", model)  # a PredictFn or TFLitePredictFn holds its Keras model
+    n_out = getattr(model, "n_classes", None)
+    if n_out is None:
+        n_out = int(keras_model.output_shape[-1])
+    record = _record_of(keras_model)
+    if record is not None and len(record.class_names) == n_out:
+        return tuple(record.class_names)
+    names = default_class_names(n_out)
+    if names is None:
+        raise ModelError(f"the model {getattr(keras_model, 'name', '')!r} has {n_out} outputs and no split saying "
+                         "which class each is: pass class_names=(...) with one name per output.")
+    return names
 
 
 def held_out(crops, model=None, *, path: str | os.PathLike | None = None):
@@ -1038,6 +1073,9 @@ def train(
         raise ValueError(f"the model takes {model.input_shape[1:]} inputs but the crops are {images.shape[1:]}; "
                          f"build it with build_resnet(input_shape={images.shape[1:]}).")
     n_classes = model.output_shape[-1]
+    if len(names) != n_classes and hasattr(crops, "class_names"):
+        raise ValueError(f"the crops have {len(names)} classes {tuple(names)} but the model has {n_classes} outputs: "
+                         f"build it with build_resnet(n_classes={len(names)}).")
     if labels.size and labels.max() >= n_classes:
         raise ValueError(f"labels go up to {labels.max()} but the model has {n_classes} outputs.")
     notes = []
@@ -1057,8 +1095,9 @@ def train(
     counts = np.bincount(labels[split.train], minlength=n_classes)
     if (counts == 0).any():
         missing = [names[i] if i < len(names) else str(i) for i in np.flatnonzero(counts == 0)]
-        raise ValueError(f"the training part has no example of {missing}; a classifier needs every class. "
-                         "Add data of that class.")
+        third = " (the third class, kept by MASKEDU_CLASSES=3 or classes=3)" if len(names) > 2 and names[2] in missing else ""
+        raise ValueError(f"the training part has no example of {missing}{third}; a classifier needs every class. "
+                         "Add data of that class" + (", or use two classes (unset MASKEDU_CLASSES)." if third else "."))
 
     if class_weight == "auto" or class_weight == "balanced":
         balanced = {i: float(counts.sum() / (n_classes * c)) for i, c in enumerate(counts)}
@@ -1175,8 +1214,10 @@ class Evaluation:
         return rows
 
     def __str__(self) -> str:
-        lines = [f"{'':24s} {'ours':>8s}  {'paper':>8s}"]
-        lines += [f"{name:24s} {ours:>8s}  {paper:>8s}" for name, ours, paper in self._rows()]
+        rows = self._rows()
+        w = max(24, *(len(name) for name, _, _ in rows))  # a third class's longer name still lines up
+        lines = [f"{'':{w}s} {'ours':>8s}  {'paper':>8s}"]
+        lines += [f"{name:{w}s} {ours:>8s}  {paper:>8s}" for name, ours, paper in rows]
         lines.append(f"misclassified: {len(self.misclassified)}")
         return "\n".join(lines)
 
@@ -1256,8 +1297,18 @@ def evaluate(model, crops_or_images, labels=None, *, batch_size: int = 256, clas
         raise ParameterTypeError(f"unseen must be True or False, got {unseen!r}: False evaluates training faces on purpose.")
     if unseen:
         check_unseen(model, images)
-    names = tuple(class_names) if class_names is not None else names
     predict = make_predict_fn(model)
+    if class_names is not None:
+        names = tuple(class_names)
+    elif len(names) != predict.n_classes:  # (images, labels) given: the model says its classes
+        names = class_names_of(predict)
+    if len(names) != predict.n_classes:
+        raise ModelError(f"the model has {predict.n_classes} outputs but the class names are {len(names)} "
+                         f"{tuple(names)}: evaluate a model trained with the same classes (MASKEDU_CLASSES).")
+    if labels.size and labels.max() >= predict.n_classes:
+        raise ModelError(f"the labels go up to {labels.max()} ({names[-1] if len(names) > labels.max() else 'a third class'}) "
+                         f"but the model has {predict.n_classes} outputs: it was trained with fewer classes than "
+                         "these crops have (MASKEDU_CLASSES). Train one on them: get_model(crops).")
     probs = np.concatenate([predict(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
     k = probs.shape[1]
     pred = probs.argmax(axis=1)
@@ -1581,27 +1632,29 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
-def model_path(recipe: str = "default") -> Path:
+def model_path(recipe: str = "default", *, classes: int | None = None) -> Path:
     """Where :func:`get_model` keeps a recipe's model: ``models/resnet.keras`` and ``models/resnet-paper.keras``
     under the data folder (``-fast`` added in fast mode; in ``models/<key>/`` for a ``MASKEDU_DATASET`` folder,
-    :func:`maskedu.download.derived_key`); the split sits beside each (:func:`split_path`)."""
-    return artifact_path(_model_name(recipe))
+    :func:`maskedu.download.derived_key`); the split sits beside each (:func:`split_path`). A three-class model
+    (``classes``, default ``MASKEDU_CLASSES``) is ``resnet-3classes.keras``: it never overwrites the two-class one."""
+    return artifact_path(_model_name(recipe, classes))
 
 
-def _model_name(recipe: str) -> str:
+def _model_name(recipe: str, classes: int | None = None) -> str:
     check_choice("recipe", recipe, tuple(RECIPES))
-    from .download import derived_key
+    from .download.choose import chosen_classes, derived_key
 
-    name = "resnet.keras" if recipe == "default" else f"resnet-{recipe}.keras"
+    name = "resnet" if recipe == "default" else f"resnet-{recipe}"
+    name += ("-3classes" if chosen_classes(classes) == 3 else "") + ".keras"
     key = derived_key()  # a MASKEDU_DATASET folder's models never overwrite the default data's
     return f"models/{key}/{name}" if key else f"models/{name}"
 
 
-def find_model(recipe: str = "default") -> Path | None:
+def find_model(recipe: str = "default", *, classes: int | None = None) -> Path | None:
     """The saved model of a recipe that :func:`get_model` reads: the one in the data folder (:func:`model_path`),
     else one an instructor precomputed in a shared read-only layer (``MASKEDU_SHARED_DATA``); None when neither
     has one with its split file beside it (a shared copy without it is ignored with a warning)."""
-    return find_artifact(_model_name(recipe), problem=lambda p: None if split_path(p).is_file()
+    return find_artifact(_model_name(recipe, classes), problem=lambda p: None if split_path(p).is_file()
                          else f"no split file {split_path(p).name} beside it")
 
 
@@ -1611,14 +1664,14 @@ def get_model(crops=None, verbose: bool = True, *, path: str | os.PathLike | Non
     exists and was trained on these ``crops``, otherwise trained now on them and saved.
 
     ``crops`` defaults to :func:`maskedu.crop.get_crops` of the annotated faces (as notebook 03 trains).
+    The model has one output per class of the crops (``crops.class_names``: three with ``MASKEDU_CLASSES=3``),
+    and its split file keeps their names (:func:`class_names_of`).
     ``recipe="paper"`` is the model trained the paper's way (:data:`RECIPES`), kept in its own file. A saved
     model whose split file is missing, or was made from other crops (another dataset, sample or crop
     settings), is retrained, and the output says why: a model must know which faces it never saw
     (:func:`held_out`). ``retrain=True`` always retrains.
     """
     recipe = check_choice("recipe", recipe, tuple(RECIPES))
-    target = Path(path) if path else model_path(recipe)  # where a (re)trained model is saved: always writable
-    source = (None if path or retrain else find_model(recipe)) or target  # may be a shared layer's copy
     if crops is None:
         from .crop import get_crops
         from .download import get_dataset
@@ -1627,6 +1680,9 @@ def get_model(crops=None, verbose: bool = True, *, path: str | os.PathLike | Non
         # data has no boxes, so there the detector finds the faces.
         ds = get_dataset(verbose=verbose)
         crops = get_crops(ds, verbose=verbose, source="annotations" if ds.annotated else "mtcnn")
+    classes = len(_as_arrays(crops)[3])  # one output per class of the crops: two, or three (MASKEDU_CLASSES=3)
+    target = Path(path) if path else model_path(recipe, classes=classes)  # where a (re)trained model is saved: always writable
+    source = (None if path or retrain else find_model(recipe, classes=classes)) or target  # may be a shared layer's copy
     if source.is_file() and not retrain:
         model = load_model(source)  # a corrupt file raises ModelError naming it, before anything is printed
         record = _attach_from_file(model, source)
@@ -1642,8 +1698,8 @@ def get_model(crops=None, verbose: bool = True, *, path: str | os.PathLike | Non
     elif verbose:
         print(f"No trained model at {target}: training one now"
               + (" (fast mode: a quick one) ..." if is_fast() else " (a few minutes on 2 CPU cores) ..."))
-    result = train(build_resnet(crops.images.shape[1:] if hasattr(crops, "images") else (50, 50, 3)), crops,
-                   verbose=verbose, live_plot=False, **RECIPES[recipe])
+    shape = crops.images.shape[1:] if hasattr(crops, "images") else (50, 50, 3)
+    result = train(build_resnet(shape, n_classes=classes), crops, verbose=verbose, live_plot=False, **RECIPES[recipe])
     save_model(result.model, target)
     if verbose:
         print(f"Saved it to {target}, its split to {split_path(target).name}")

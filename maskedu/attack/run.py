@@ -160,10 +160,10 @@ class AttackRun:
         self.queries_before = self.scorer.images
         self.prior_probs, self.prior_logits = self.scorer(self.image[None], what="the clean image")
         self.n_classes = self.prior_probs.shape[1]
-        if names is None and self.n_classes == 2:
-            from ..annotations import CLASS_NAMES
+        if names is None:  # maskedu's two classes, or three (MASKEDU_CLASSES=3); None for other models
+            from ..dataset import default_class_names
 
-            names = CLASS_NAMES
+            names = default_class_names(self.n_classes)
         self.class_names = names
         self.label = _check_label("label", label, self.n_classes, names)
         if target is not None:

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..annotations import CLASS_NAMES, Dataset
+from ..annotations import Dataset
 from ..common import (check_choice, check_int, check_number, data_dir, find_artifact, in_shared_layer, progress,
                       renamed_flag)
 from ..imaging import ImageError, box_is_valid, clip_box, crop_box, iou_matrix, load_image
@@ -216,7 +216,7 @@ def crop_faces(
         detector = FaceDetector()
 
     params = {"size": size, "source": source, "margin": margin, "fallback": fallback, "keep": keep, "min_iou": min_iou,
-              "detector": detector.config() if source == "mtcnn" else None, "class_names": list(CLASS_NAMES)}
+              "detector": detector.config() if source == "mtcnn" else None, "class_names": list(dataset.class_names)}
     cache_file = None
     if cache:
         key = _cache_key(dataset, params)
@@ -265,7 +265,7 @@ def crop_faces(
 
 
 def _compute(dataset: Dataset, *, size, source, margin, fallback, keep, min_iou, detector, show_bar) -> Crops:
-    class_names = tuple(CLASS_NAMES)
+    class_names = tuple(dataset.class_names)  # the data says its classes: two, or three with classes=3
     report = CropReport(source=source, layout=dataset.layout)
     report.per_class = {c: [0, 0] for c in class_names}
     images, labels, paths, boxes, scores, ious, origin = [], [], [], [], [], [], []

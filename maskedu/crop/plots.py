@@ -106,7 +106,8 @@ def plot_found_rates(reports: dict[str, CropReport], *, ax=None):
     """Bars of the detector's found rate per class for several runs (e.g. the paper's MTCNN and ours)."""
     fig, ax, created = figure_and_axes(ax, (7, 3.6))
     names = list(reports)
-    classes = list(CLASS_NAMES)
+    # the paper's two classes, then any other the runs counted (the third with classes=3), in label order
+    classes = list(dict.fromkeys([*CLASS_NAMES, *(c for r in reports.values() for c in r.per_class)]))
     width = 0.8 / max(1, len(names))
     palette = ["#90a4ae", "#1565c0", "#ef6c00", "#6a1b9a"]
     for j, name in enumerate(names):

@@ -123,8 +123,9 @@ def threshold_tradeoff(
     thresholds = np.round(np.arange(0.5, 0.96, 0.05), 2) if thresholds is None else np.asarray(thresholds, dtype=float)
     floor = float(thresholds.min())
     backgrounds = background_images() if backgrounds is None else list(backgrounds)
-    found = {c: np.zeros(len(thresholds)) for c in CLASS_NAMES}
-    counts = {c: 0 for c in CLASS_NAMES}
+    names = getattr(dataset, "class_names", CLASS_NAMES)
+    found = {c: np.zeros(len(thresholds)) for c in names}
+    counts = {c: 0 for c in names}
 
     def hits(first_found, first, second, t):
         return first if first_found else [(b, s) for b, s in second if s >= t]
@@ -160,6 +161,6 @@ def threshold_tradeoff(
             for k, t in enumerate(thresholds):
                 fp[k] += bool(hits(ff, first, second, t))
     counts["background"] = len(backgrounds)
-    rates = {c: found[c] / counts[c] for c in CLASS_NAMES if counts[c]}
+    rates = {c: found[c] / counts[c] for c in names if counts[c]}
     return TradeOff(thresholds, rates, fp / max(1, len(backgrounds)), counts, detector.retry_thresholds[2])
 

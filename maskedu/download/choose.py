@@ -6,6 +6,11 @@ One setting picks the data for every notebook: ``MASKEDU_DATASET=<folder>`` (or 
 detects (the Kaggle Wobot layout, PASCAL VOC, class folders). Without it: the paper's Kaggle data if it
 is installed or can be downloaded, else the built-in sample. A banner says which data is used and why.
 
+Classes: the paper's two (``with_mask``, ``without_mask``) by default, faces of other classes left out with
+their count said; ``MASKEDU_CLASSES=3`` (or ``get_dataset(classes=3)``) keeps faces whose mask is worn
+incorrectly as a third class, ``"mask_worn_incorrectly"``, which the crops, the classifier and the
+notebooks then follow (each asks the data: ``dataset.class_names``).
+
 Users' photos never leave their machine and are never copied: the crops and models derived from them are
 written under the data folder (``data/crops``, ``data/models``), and :func:`forget` deletes them.
 """
@@ -25,17 +30,36 @@ from .credentials import find_credentials, redact
 from .errors import DownloadError
 from .install import DATASETS, KAGGLE_SLUG, dataset_path, download_dataset, installed_path, is_installed, known_dataset
 
-__all__ = ["DATASET_ENV", "get_dataset", "dataset_key", "derived_key", "forget"]
+__all__ = ["DATASET_ENV", "CLASSES_ENV", "get_dataset", "chosen_classes", "dataset_key", "derived_key", "forget"]
 
 log = logging.getLogger(__name__)
 
 #: The environment variable that picks the course's data: a folder, or a slug of :data:`DATASETS`.
 DATASET_ENV = "MASKEDU_DATASET"
 
+#: The environment variable that picks how many classes the course uses: 2 (default) or 3.
+CLASSES_ENV = "MASKEDU_CLASSES"
+
 #: How many images of a chosen folder fast mode keeps.
 FAST_IMAGES = 48
 
 _LAYOUT_NAMES = {"kaggle": "the Kaggle (Wobot) layout", "voc": "PASCAL VOC", "folders": "class folders"}
+
+
+def chosen_classes(classes: int | str | None = None) -> int:
+    """How many classes the course uses: ``classes`` when given, else ``MASKEDU_CLASSES``, else 2.
+
+    Only 2 and 3 are choices; anything else raises :class:`~maskedu.common.ParameterError` naming the setting.
+
+    >>> chosen_classes(3)
+    3
+    """
+    from ..dataset import check_classes
+
+    if classes is not None:
+        return check_classes(classes)
+    env = os.environ.get(CLASSES_ENV, "").strip()
+    return check_classes(env, setting=CLASSES_ENV) if env else 2
 
 
 def _sample_root(verbose: bool) -> Path:
@@ -72,7 +96,7 @@ def _banner(title: str, why: str, root: Path, colour: str) -> None:
 
 
 def _left_out(dataset) -> str:
-    """One sentence on the faces of classes the course leaves out (its two classes are with/without mask)."""
+    """One sentence on the classes the course uses, and on the faces of the classes it leaves out."""
     if dataset.annotated:
         counts = {raw: n for raw, n in dataset.raw_class_counts().items() if dataset.class_map.get(raw) is None}
     else:  # the loader skips the photos of an unmapped class folder: count them here
@@ -80,15 +104,29 @@ def _left_out(dataset) -> str:
         counts = {f.name: sum(1 for p in f.iterdir() if p.is_file() and not p.name.startswith(".")) for f in folders
                   if f.is_dir()}
         counts = {raw: n for raw, n in counts.items() if n}
-    if not counts:
-        return ""
+    from ..dataset import keep_third_class
+
     what = "faces" if dataset.annotated else "photos"
+    names = dataset.class_names
+    kept = ""
+    if len(names) > 2:  # the third class, kept on request: say how many faces it has
+        third = dataset.class_counts().get(names[2], 0)
+        kept = (f"\n{len(names)} classes ({CLASSES_ENV}=3): {', '.join(names)}; kept {third} {what} of {names[2]}.")
+        if not third:
+            kept += (f" This data has none, so a {len(names)}-class classifier cannot be trained on it: choose data "
+                     f"with such faces (MASKEDU_DATASET=...), or unset {CLASSES_ENV}.")
+    if not counts:
+        return kept
     listed = ", ".join(f"{raw or '(no class)'}: {n}" for raw, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-    return (f"\nLeft out: {sum(counts.values())} {what} of other classes ({listed}); the course uses with_mask "
-            "and without_mask.")
+    uses = ", ".join(names[:-1]) + " and " + names[-1]
+    third_left_out = [raw for raw, label in keep_third_class(dict.fromkeys(counts)).items() if label]
+    hint = (f" ({CLASSES_ENV}=3 keeps {', '.join(third_left_out)} as a third class)"
+            if len(names) == 2 and third_left_out else "")
+    return kept + (f"\nLeft out: {sum(counts.values())} {what} of other classes ({listed}); the course uses {uses}"
+                   f"{hint}.")
 
 
-def _folder_dataset(root: Path, chosen_by: str, verbose: bool, *, source: str = "folder"):
+def _folder_dataset(root: Path, chosen_by: str, verbose: bool, *, source: str = "folder", classes: int = 2):
     """Load a folder of any known layout; a clear error naming what was found when it is none of them."""
     from ..annotations import LayoutError, load_dataset
 
@@ -103,7 +141,7 @@ def _folder_dataset(root: Path, chosen_by: str, verbose: bool, *, source: str = 
             f"class folders such as with_mask/ and without_mask/); unset {DATASET_ENV} to use the default data."
         )
     try:
-        dataset = load_dataset(root)
+        dataset = load_dataset(root, classes=classes)
     except LayoutError as exc:  # it names what the folder holds and the layouts known; say who chose the folder
         raise LayoutError(f"{chosen_by}: {exc}") from None
     dataset.source = source
@@ -121,7 +159,7 @@ def _folder_dataset(root: Path, chosen_by: str, verbose: bool, *, source: str = 
 
 
 def get_dataset(path: str | os.PathLike | None = None, prefer: str | None = None, verbose: bool = True, *,
-                dataset: str | None = None):
+                dataset: str | None = None, classes: int | None = None):
     """The dataset every notebook uses, with a banner saying which one and why.
 
     ``path`` (or ``MASKEDU_DATASET=<folder>``) runs the course on that folder, in any layout
@@ -136,12 +174,19 @@ def get_dataset(path: str | os.PathLike | None = None, prefer: str | None = None
     arguments win over ``MASKEDU_DATASET``. The returned :class:`~maskedu.annotations.Dataset` has
     ``source`` set to ``"kaggle"``, ``"sample"`` or ``"folder"``.
 
+    ``classes`` (or ``MASKEDU_CLASSES``; the argument wins) is 2, the paper's ``with_mask`` and
+    ``without_mask`` (default), or 3, which also keeps the faces whose mask is worn incorrectly (Kaggle's
+    ``face_with_mask_incorrect``, VOC's ``mask_weared_incorrect``, a class folder of that name) as
+    ``"mask_worn_incorrectly"``, label 2; labels 0 and 1 mean the same either way. The dataset's
+    ``class_names`` say which; the banner says how many faces the third class kept.
+
     >>> ds = get_dataset(prefer="sample", verbose=False)  # doctest: +SKIP
     >>> ds.source  # doctest: +SKIP
     'sample'
     >>> ds = get_dataset("../shared/scenes")  # doctest: +SKIP
     """
     common.check_choice("prefer", prefer, (None, "kaggle", "sample"))
+    classes = chosen_classes(classes)
     if path is not None and dataset is not None:
         raise common.ParameterError("get_dataset takes a folder (path) or a Kaggle slug (dataset), not both.")
     if prefer is not None and (path is not None or dataset is not None):
@@ -157,18 +202,18 @@ def get_dataset(path: str | os.PathLike | None = None, prefer: str | None = None
             else:
                 path = env
     if path is not None:
-        return _folder_dataset(Path(path), chosen_by, verbose)
+        return _folder_dataset(Path(path), chosen_by, verbose, classes=classes)
     if dataset is not None:
         spec = known_dataset(dataset)
         if spec.slug == KAGGLE_SLUG:
             prefer = "kaggle"
         else:
             root = download_dataset(dataset=spec.slug, quiet=not verbose)
-            return _folder_dataset(root, chosen_by, verbose, source=spec.slug)
-    return _default_dataset(prefer, verbose)
+            return _folder_dataset(root, chosen_by, verbose, source=spec.slug, classes=classes)
+    return _default_dataset(prefer, verbose, classes)
 
 
-def _default_dataset(prefer: str | None, verbose: bool):
+def _default_dataset(prefer: str | None, verbose: bool, classes: int = 2):
     """The paper's Kaggle data or the sample (get_dataset without a folder or slug)."""
     from ..annotations import load_annotations
 
@@ -206,8 +251,10 @@ def _default_dataset(prefer: str | None, verbose: bool):
             "maskedu.download.install_archive(zip_path)."
         )
     root = (installed_path() or target) if source == "kaggle" else _sample_root(verbose)
-    dataset = load_annotations(root)
+    dataset = load_annotations(root, classes=classes)
     dataset.source = source
+    if classes == 3:
+        why += _left_out(dataset)
     dataset.report.notes.append(f"data source: {source} ({why.splitlines()[0]})")
     if verbose:
         if source == "kaggle":

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..annotations import CLASS_NAMES, KAGGLE_CLASS_NAMES, Dataset
+from ..annotations import KAGGLE_CLASS_NAMES, Dataset
 from ._core import Incorrect, Question, call, refuse_library
 
 __all__ = ["use", "q1", "q2", "q3", "SMALL_FACE_PX"]
@@ -62,11 +62,12 @@ def _check_q1(answer) -> None:
     ds = _dataset()
     if not ds.annotated:
         raise Incorrect("This exercise is about an annotated dataset (Kaggle or VOC layout); your dataset is class folders.")
-    expected = {c: ds.class_counts().get(c, 0) for c in CLASS_NAMES}
+    names = ds.class_names  # the paper's two classes, or three with MASKEDU_CLASSES=3
+    expected = {c: ds.class_counts().get(c, 0) for c in names}
     if isinstance(answer, (list, tuple, np.ndarray)):
         values = list(np.asarray(answer).ravel())
         hint = ""
-        if len(values) == 2 and [int(v) for v in values] == [expected[c] for c in reversed(CLASS_NAMES)]:
+        if len(values) == len(names) == 2 and [int(v) for v in values] == [expected[c] for c in reversed(names)]:
             hint = " (and your two numbers are in the wrong class order)"
         raise Incorrect(
             f"You gave a {type(answer).__name__} {answer!r}. Give a dict from class to count, e.g. "
@@ -76,7 +77,7 @@ def _check_q1(answer) -> None:
         raise Incorrect(f"You gave {type(answer).__name__} {answer!r}. Give a dict from class to count, e.g. "
                         "{'with_mask': 10, 'without_mask': 7}.")
     keys = set(answer)
-    raw = {k for k in keys if k in KAGGLE_CLASS_NAMES or k in ds.raw_class_counts()} - set(CLASS_NAMES)
+    raw = {k for k in keys if k in KAGGLE_CLASS_NAMES or k in ds.raw_class_counts()} - set(names)
     if raw:
         raise Incorrect(
             f"You counted the dataset's own class names ({', '.join(sorted(map(str, raw))[:4])}{', ...' if len(raw) > 4 else ''}). "
@@ -86,24 +87,24 @@ def _check_q1(answer) -> None:
     if None in keys:
         raise Incorrect(f"Your dict counts {answer[None]!r} faces under the key None. Leave out the faces whose label is "
                         "None: they belong to classes the class map does not use.")
-    extra = keys - set(CLASS_NAMES)
+    extra = keys - set(names)
     if extra:
-        raise Incorrect(f"Your dict has the keys {sorted(map(str, extra))}, which are not classes: the classes are {CLASS_NAMES}.")
-    missing = [c for c in CLASS_NAMES if c not in keys and expected[c] > 0]
+        raise Incorrect(f"Your dict has the keys {sorted(map(str, extra))}, which are not classes: the classes are {names}.")
+    missing = [c for c in names if c not in keys and expected[c] > 0]
     if missing:
         raise Incorrect(f"Your dict has no count for {missing}.")
-    got = {c: int(_number(answer.get(c, 0), f"the count for {c!r}")) for c in CLASS_NAMES}
+    got = {c: int(_number(answer.get(c, 0), f"the count for {c!r}")) for c in names}
     if got == expected:
         return
-    a, b = CLASS_NAMES
+    a, b = names[:2]
     if got[a] == expected[b] and got[b] == expected[a]:
         raise Incorrect(f"Your counts {got} are swapped: you have {got[a]} for {a!r}, which is the number of {b!r} "
                         "faces. Check which class you add to.")
-    per_image = {c: sum(1 for r in ds if any(x.label == c for x in r.boxes)) for c in CLASS_NAMES}
+    per_image = {c: sum(1 for r in ds if any(x.label == c for x in r.boxes)) for c in names}
     if got == per_image:
         raise Incorrect(f"Your counts {got} are the numbers of images holding such a face, not of faces: an image "
                         "can hold several faces. Count every box.")
-    wrong = [c for c in CLASS_NAMES if got[c] != expected[c]]
+    wrong = [c for c in names if got[c] != expected[c]]
     detail = "; ".join(f"{c}: yours ({got[c]}) is too {'high' if got[c] > expected[c] else 'low'}" for c in wrong)
     raise Incorrect(f"Not quite: {detail}. Count every box of every image by box.label.")
 
