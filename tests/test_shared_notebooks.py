@@ -107,7 +107,7 @@ def test_the_checks_catch_what_they_look_for():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", [p.name for p in NOTEBOOKS])
-@pytest.mark.parametrize("name", FOLDERS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.realfaces) if n == "realfaces" else n for n in FOLDERS])
 def test_notebook_runs_in_fast_strict_mode_on_a_shared_folder(name, notebook, data_dirs, monkeypatch):
     folder = _shared(name)  # a missing folder skips, or fails under CI=true
     data = data_dirs[name]
