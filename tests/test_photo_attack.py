@@ -83,7 +83,7 @@ def _check_faithful(r, photo, pixels: int, budget: int) -> None:
 
 @pytest.mark.slow
 def test_flips_a_weak_model_changing_only_the_pixels_it_reports(astronaut, weak_model):
-    from maskedu.attack import PhotoAttackResult, photo_attack
+    from maskedu.attack import PhotoAttackResult, photo_attack, plot_photo_attack
     from maskedu.detect import detect_masks
 
     assert detect_masks(astronaut, weak_model)[0].label == "with_mask"
@@ -96,6 +96,10 @@ def test_flips_a_weak_model_changing_only_the_pixels_it_reports(astronaut, weak_
     assert again[0].label == "without_mask" and again[0].box == r.box_after
     assert (r.adversarial[r.pixels[:, 1], r.pixels[:, 0], 0] > 0).any()  # it added red, as the model rewards
     assert "SUCCESS (flip)" in r.summary()
+    assert r.crop_before.shape == r.crop_after.shape == (SIZE, SIZE, 3)
+    assert weak_model.predict(r.crop_after[None], verbose=0).argmax() == 1  # the crop detect_masks classified
+    fig = plot_photo_attack(r)
+    assert len(fig.axes) == 4 and "SUCCESS" in fig._suptitle.get_text()
     # reproducible from its seed
     assert np.array_equal(photo_attack(astronaut, weak_model, pixels=10, budget=300, seed=0).pixels, r.pixels)
 
@@ -159,7 +163,7 @@ def test_refuses_a_face_the_model_trained_on(tmp_path):
     face by its crop's pixels when the photo comes as an array (checked before the first search query)."""
     from maskedu import model as M
     from maskedu.annotations import load_annotations
-    from maskedu.attack import photo_attack
+    from maskedu.attack import held_out_photos, photo_attack
     from maskedu.crop import crop_faces
     from maskedu.imaging import load_image
     from maskedu.sample import make_sample_dataset
@@ -174,3 +178,8 @@ def test_refuses_a_face_the_model_trained_on(tmp_path):
         photo_attack(path, trained.model, face=box, budget=100)
     with pytest.raises(M.SeenFaceError, match="training part"):
         photo_attack(load_image(path), trained.model, face=box, budget=100)
+    # held_out_photos: only photos every face of which is in the test part
+    held = held_out_photos(crops, trained.model)
+    test_paths = [str(p) for p in M.held_out(crops, trained.model).paths]
+    assert held and all(test_paths.count(p) == [str(q) for q in crops.paths].count(p) for p, _, _ in held)
+    assert str(path) not in {p for p, _, _ in held}

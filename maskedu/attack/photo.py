@@ -451,7 +451,7 @@ def plot_photo_attack(result: PhotoAttackResult, crop_result: AttackResult | Non
     """The photo attack in pictures: the face's neighbourhood before and after (changed pixels circled), the
     50 x 50 crops the classifier saw before and after, and, given ``crop_result``, the crop-level attack's
     adversarial crop beside them. Returns the figure."""
-    import matplotlib.pyplot as plt
+    from ..plotting import new_figure
 
     x0, y0, x1, y1 = result.region
     panels = [("photo, around the face", result.original[y0:y1, x0:x1], None, (0, 0)),
@@ -461,8 +461,8 @@ def plot_photo_attack(result: PhotoAttackResult, crop_result: AttackResult | Non
     if crop_result is not None:
         panels.append((f"crop attack: {crop_result.name(crop_result.predicted_after)}, {len(crop_result.pixels)} px",
                        crop_result.adversarial, crop_result.pixels, (0, 0)))
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9))
-    for ax, (title, img, px, (dx, dy)) in zip(axes, panels):
+    fig, axes = new_figure((2.6 * len(panels), 2.9), 1, len(panels))
+    for ax, (title, img, px, (dx, dy)) in zip(axes[0], panels):
         ax.axis("off")
         ax.set_title(title, fontsize=9)
         if img is None:
