@@ -37,7 +37,7 @@ from .common import MaskeduError, ParameterError, check_int
 __all__ = [
     "ASSIGNMENT", "GRADED_ENV", "INSTALL_CELL", "CourseError", "Exercise", "notebooks_dir", "notebook_paths",
     "copy_notebooks", "exercises", "source_notebook", "release", "grade", "add_course_commands",
-    "CONSTRAINTS", "pinned_versions", "write_constraints", "read_constraints", "stale_pins",
+    "CONSTRAINTS", "pinned_versions", "write_constraints", "read_constraints", "stale_pins", "precompute",
 ]
 
 #: The nbgrader assignment every notebook belongs to.
@@ -593,6 +593,47 @@ def stale_pins(path: str | os.PathLike) -> list[str]:
     return problems
 
 
+# --------------------------------------------------------------------------- a shared read-only data layer
+
+
+def precompute(dest: str | os.PathLike, *, modes: Sequence[str] = ("normal", "fast"), verbose: bool = True) -> list[Path]:
+    """Build, once, into ``dest`` what the notebooks' loaders read, for a class to share read-only
+    (``MASKEDU_SHARED_DATA=dest``, :func:`maskedu.common.shared_data_dirs`); return the files and folders made.
+
+    For each of ``modes`` ("normal", "fast"): the dataset :func:`maskedu.get_dataset` picks (the sample, or the
+    Kaggle data where it is installed in ``dest`` or credentials exist), its crops by MTCNN (notebook 02) and the
+    crops notebooks 03-07 train on, and the model of each recipe (:func:`maskedu.model.get_model`). Run it where
+    the students will see ``dest`` (the crop caches are keyed by the photos' paths), then make ``dest`` read-only.
+
+    >>> precompute("/srv/maskedu-cache", modes=("fast",))      # doctest: +SKIP
+    """
+    from .common import DATA_ENV, FAST_ENV, SHARED_DATA_ENV, check_choice
+
+    modes = tuple(modes)
+    if not modes:
+        raise ParameterError("modes is empty: give 'normal', 'fast' or both.")
+    for mode in modes:
+        check_choice("modes", mode, ("normal", "fast"))
+    dest = Path(dest).expanduser().resolve()
+    before = set(dest.rglob("*")) if dest.is_dir() else set()
+    for mode in modes:
+        with _environment(**{DATA_ENV: str(dest), FAST_ENV: "1" if mode == "fast" else "0", SHARED_DATA_ENV: None}):
+            from .crop import get_crops
+            from .download import get_dataset
+            from .model import RECIPES, get_model
+
+            if verbose:
+                print(f"--- {mode} mode, into {dest}", flush=True)
+            ds = get_dataset(verbose=verbose)
+            get_crops(ds, verbose=verbose)  # notebook 02's crops by MTCNN (class folders: the ones it trains on too)
+            crops = get_crops(ds, source="annotations" if ds.annotated else "mtcnn", verbose=verbose)
+            for recipe in RECIPES:
+                get_model(crops, recipe=recipe, verbose=verbose)
+    for lock in dest.glob(".*.lock"):  # the builders' locks: not part of what is shared
+        lock.unlink(missing_ok=True)
+    return sorted(p for p in dest.rglob("*") if p not in before)
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -622,6 +663,11 @@ def add_course_commands(subparsers) -> None:
         print(f"Pinned {len(read_constraints(path))} packages in {path}.")
         return 0
 
+    def _precompute(args) -> int:
+        made = precompute(args.dest, modes=args.modes.split(","))
+        print(f"Precomputed {len(made)} files and folders in {args.dest}. Share it read-only: MASKEDU_SHARED_DATA={args.dest}")
+        return 0
+
     def _notebooks(args) -> int:
         written = copy_notebooks(args.dest, overwrite=args.overwrite)
         print(f"Copied {len(written)} notebooks to {args.dest}.")
@@ -645,6 +691,10 @@ def add_course_commands(subparsers) -> None:
     con.add_argument("out", type=Path, help=f"file to write (or a folder that gets {CONSTRAINTS})")
     con.add_argument("--check", action="store_true", help="only compare the file with this environment (exit 1 when stale)")
     con.set_defaults(func=_constraints)
+    pre = steps.add_parser("precompute", help="build the datasets, crops and models once, for a class to share read-only")
+    pre.add_argument("dest", type=Path, help="the folder students will read as MASKEDU_SHARED_DATA")
+    pre.add_argument("--modes", default="normal,fast", help="normal, fast or normal,fast (default)")
+    pre.set_defaults(func=_precompute)
     nbs = subparsers.add_parser("notebooks", help="copy the course notebooks into a folder (works from an installed wheel)")
     nbs.add_argument("dest", type=Path)
     nbs.add_argument("--overwrite", action="store_true", help="replace notebooks already there")

@@ -104,22 +104,20 @@ def own_files(root: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def shared_layer(tmp_path_factory) -> Path:
-    """What ``MASKEDU_DATA=<layer> MASKEDU_FAST=1`` notebooks 01-03 leave behind (the sample, the annotated faces'
-    crops, the default model), then made read-only."""
-    from maskedu import get_dataset, get_model
-    from maskedu.crop import get_crops
+    """What ``maskedu course precompute LAYER --modes fast`` builds (the sample, its crops by MTCNN and by the
+    annotations, a model of each recipe), then made read-only."""
+    from maskedu.course import precompute
 
     root = tmp_path_factory.mktemp("hub") / "maskedu-cache"
+    own = tmp_path_factory.mktemp("instructor-own")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MASKEDU_DATA", str(root))
-        mp.setenv("MASKEDU_FAST", "1")
-        mp.delenv(common.SHARED_DATA_ENV, raising=False)
+        mp.setenv("MASKEDU_DATA", str(own))  # precompute writes into its destination only
         mp.delenv("MASKEDU_DATASET", raising=False)
-        ds = get_dataset(verbose=False)
-        crops = get_crops(ds, source="annotations", verbose=False)
-        get_model(crops, verbose=False)
-    for lock in root.glob(".*.lock"):  # the build's locks are not part of what is shared
-        lock.unlink()
+        fast = os.environ.get("MASKEDU_FAST")
+        made = precompute(root, modes=("fast",), verbose=False)
+        assert os.environ.get("MASKEDU_FAST") == fast and os.environ["MASKEDU_DATA"] == str(own)  # put back
+    assert own_files(own) == [] and made and all(p.is_relative_to(root) for p in made)
+    assert sorted(p.name for p in root.iterdir()) == ["crops", "models", "sample-fast"]  # no lock left behind
     make_read_only(root)
     yield root
     make_writable(root)
@@ -181,11 +179,13 @@ def test_notebook_calls_read_the_shared_layer_without_copying_or_training(studen
         warnings.simplefilter("error", common.SharedDataWarning)  # nothing in the layer is stale
         ds = get_dataset(verbose=False)                                      # notebook 01
         crops = get_crops(ds, source="annotations", verbose=False)          # notebooks 02-03
+        by_mtcnn = get_crops(ds, verbose=False)                              # notebook 02
         model = get_model(crops, verbose=False)                              # notebooks 04-07
+        get_model(crops, recipe="paper", verbose=False)                      # notebooks 04-05
         test = held_out(crops, model)
         default_split_test = held_out(crops)                                  # the default model's split, found there too
     assert Path(ds.root).parent == shared_layer and Path(ds.root).name == "sample-fast"
-    assert crops.report.from_cache
+    assert crops.report.from_cache and by_mtcnn.report.from_cache
     assert no_training == []
     assert len(test) == len(default_split_test) > 0
     assert own_files(student) == [], "nothing may be copied into the student's folder"
@@ -317,3 +317,13 @@ def test_doctor_reports_the_layers(tmp_path, monkeypatch):
     monkeypatch.setenv(common.SHARED_DATA_ENV, os.pathsep.join([str(layer), str(tmp_path / "gone")]))
     check = check_shared_data()
     assert check.status == "warn" and "gone" in check.detail
+
+
+def test_precompute_refuses_unknown_modes(tmp_path):
+    from maskedu.course import precompute
+
+    with pytest.raises(common.ParameterError, match="modes='quick' is not one of the choices"):
+        precompute(tmp_path / "layer", modes=("quick",))
+    with pytest.raises(common.ParameterError, match="modes is empty"):
+        precompute(tmp_path / "layer", modes=())
+    assert not (tmp_path / "layer").exists()
