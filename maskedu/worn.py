@@ -658,7 +658,7 @@ PALETTE_SOURCE = (
     "the sRGB colours Adobe's applications show for solid CMYK inks and their overprints in the U.S. Web Coated "
     "(SWOP) v2 profile (e.g. cyan C100 = #00AEEF, red M100 Y100 = #ED1C24): what an offset or good inkjet print "
     "can reach, not a measurement of any printer. Sharif et al. (2016) printed and photographed 30 colours "
-    "of their own printer; for a real print, do the same and pass them as palette="
+    "of their own printer; for a real print, do the same and pass those colours as the palette argument."
 )
 
 
