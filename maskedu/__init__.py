@@ -17,6 +17,7 @@ The modules follow the notebooks:
 ``maskedu.scenes``          03: face finding scored on annotated crowd scenes, by face size
 ``maskedu.attack``          04-05: one_pixel_attack() with scipy's differential evolution, sparse_attack()
 ``maskedu.pattern``         06: the adversarial mask pattern and simulated annealing
+``maskedu.worn``            06: the pattern searched over wear conditions, held-out evaluation, print export
 ``maskedu.oracle``          07: the attacker's access (label, probabilities, logits, gradients) and budget
 ``maskedu.defend``          07: white-box attacks, defenses, adaptive evaluation
 ``maskedu.claims``          judge() and say(): the notebooks' claims checked against this run's figures
@@ -78,6 +79,8 @@ _EXPORTS: dict[str, str] = {
     "simulated_annealing": "pattern", "search_pattern": "pattern", "PatternSpace": "pattern", "make_decoy": "pattern",
     "get_detector": "pattern", "evaluate_worn": "pattern", "count_fitness": "pattern", "smooth_fitness": "pattern",
     "pattern_panel": "pattern_widgets", "make_schedule": "anneal", "acceptance_probability": "anneal",
+    "sample_conditions": "worn", "search_worn_pattern": "worn", "evaluate_patterns": "worn", "export_print": "worn",
+    "non_printability": "worn",
     # claims: the notebooks' statements checked against this run's figures
     "Claim": "claims", "judge": "claims", "say": "claims", "ClaimContradicted": "claims",
     "wilson_interval": "claims", "faces_to_distinguish": "claims",
