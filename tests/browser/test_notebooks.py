@@ -3,8 +3,8 @@
 - every notebook: after Run > Run All Cells, no cell shows an error (04 and 06 are checked inside their
   panel tests, which start with the same Run All);
 - 04: change pixels and population in the attack explorer, press Run, wait for the live confidence curve
-  to be redrawn over more than one generation and for the before/after images; then 0 pixels gives a
-  friendly message in the panel, not a traceback;
+  to be redrawn over more than one generation and for the before/after images; then the defense choice
+  (a median filter) gives a result naming it; then 0 pixels gives a friendly message in the panel, not a traceback;
 - 06: run the pattern search for a few iterations from its panel and watch the fitness plot grow.
 
 Each test saves a screenshot of its final state (path printed; see conftest.py for the folder).
@@ -93,6 +93,20 @@ def test_attack_panel_runs_and_refuses_bad_input(lab_notebook, screenshots):
     assert "Before:" in done["text"] and "After:" in done["text"]
     nb.assert_no_tracebacks(".jp-Notebook")
     nb.screenshot(screenshots, "04-attack-panel-result", scroll_to=run)
+
+    # a student puts the model behind a median filter: the same search now queries the defended model, and the
+    # result names the defense and says whether it held
+    label = nb.page.locator(".widget-label", has_text=re.compile(r"^\s*defense\s*$"))
+    choice = nb.page.locator(".widget-inline-hbox").filter(has=label).locator("select").first
+    choice.scroll_into_view_if_needed()
+    choice.select_option(label="median filter")
+    run.click()
+    done = nb.wait_for_widget(f"() => ({ATTACK_DONE})({json.dumps(done['text'])})", "the attack on the median filter",
+                              watch=".jp-Notebook", fail_js=ATTACK_REFUSED)
+    assert "Defense: median filter, adaptive" in done["text"], done["text"]
+    assert ("the defense held" in done["text"]) != ("the attack beat the defense" in done["text"]), done["text"]
+    nb.assert_no_tracebacks(".jp-Notebook")
+    nb.screenshot(screenshots, "04-attack-panel-defense", scroll_to=run)
 
     # a student types 0 pixels: the panel explains, nothing crashes
     nb.set_widget_text("pixels", 0)
