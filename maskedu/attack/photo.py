@@ -285,11 +285,10 @@ def photo_attack(
     A face the model trained or validated on is refused (:class:`maskedu.model.SeenFaceError`), checked on
     the face's crop before the first query. Returns a :class:`PhotoAttackResult`.
     """
-    from ..annotations import CLASS_NAMES
     from ..crop.cropping import DEFAULT_MARGIN
     from ..detect import _default_detector, detect_masks
     from ..imaging import crop_box, load_image
-    from ..model import make_predict_fn
+    from ..model import class_names_of, make_predict_fn
     from .de import one_pixel_attack
     from .pixels import perturb
     from .scoring import Scorer
@@ -332,7 +331,7 @@ def photo_attack(
     box = tuple(int(v) for v in target_face.box)
     clean_crop = crop_box(image, box, size=(size[1], size[0]), margin=DEFAULT_MARGIN)
     check_unseen_faces(predict, clean_crop[None])  # before the first query of the search
-    names = tuple(CLASS_NAMES)
+    names = class_names_of(predict)  # the model's classes: two, or three (MASKEDU_CLASSES=3)
     classifier = Scorer(predict)
     clean_logits = classifier(clean_crop[None], what="the clean face crop")[1][0]
     label_index = names.index(target_face.label)
