@@ -474,7 +474,8 @@ def check_nothing_dropped_silently(dataset: Any, *, display: bool = True) -> Cla
     """Check notebook 01's "nothing is dropped silently" on a loaded Kaggle-layout ``dataset``: every entry of
     every per-image JSON annotation file on disk, read here independently of the loader, is either a box the
     loader kept or an item of ``dataset.report.dropped`` (the entry itself, its whole image, or its unreadable
-    file). Contradicted when any entry is in neither; too little data for other layouts or no JSON file.
+    file). A PASCAL VOC dataset is checked the same way, object by object of its XML files. Contradicted when any
+    entry is in neither; too little data for class folders or no annotation file.
 
     >>> check_nothing_dropped_silently(ds)      # doctest: +SKIP
     """
@@ -486,6 +487,8 @@ def check_nothing_dropped_silently(dataset: Any, *, display: bool = True) -> Cla
 
     statement = ("nothing is dropped silently: every box of the annotation files is either kept or listed in the "
                  "report with its reason")
+    if getattr(dataset, "layout", None) == "voc":
+        return _check_voc_nothing_dropped(dataset, statement, display)
     layout = find_kaggle_layout(Path(dataset.root)) if getattr(dataset, "layout", None) == "kaggle" else None
     files = sorted(f for f in layout.annotations_dir.iterdir() if f.suffix.lower() == ".json") \
         if layout is not None and layout.annotations_dir is not None and layout.annotations_dir.is_dir() else []
@@ -526,6 +529,72 @@ def check_nothing_dropped_silently(dataset: Any, *, display: bool = True) -> Cla
     return judge(statement, not unaccounted,
                  figures={"annotation files": len(files), "boxes in them": entries, "kept": n_kept,
                           "listed as dropped": n_dropped, "unaccounted for": len(unaccounted)},
+                 detail=("" if not unaccounted else "not accounted for: " + ", ".join(unaccounted[:3])
+                         + (", ..." if len(unaccounted) > 3 else "")), display=display)
+
+
+def _check_voc_nothing_dropped(dataset: Any, statement: str, display: bool) -> Claim:
+    """:func:`check_nothing_dropped_silently` on PASCAL VOC: every ``<object>`` of every XML file, read here
+    independently of the loader, is a kept box or listed (the object, its XML file or its image). A chosen folder
+    in fast mode keeps only some images (:func:`maskedu.get_dataset`): the images left out that way are counted,
+    and their number must be what the report kept less what was loaded."""
+    import xml.etree.ElementTree as ET
+    from pathlib import Path
+
+    from .annotations import _voc_pair
+
+    pair = _voc_pair(Path(dataset.root))
+    files = sorted(f for f in pair[1].iterdir() if f.suffix.lower() == ".xml" and f.is_file()) if pair else []
+    if not files:
+        return judge(statement, None, figures={"annotation files": 0},
+                     detail="this PASCAL VOC dataset has no XML annotation file to count", display=display)
+    kept = {}
+    for record in dataset.images:
+        for key in (record.path.name.lower(), record.path.stem.lower()):
+            kept[key] = len(record.boxes)
+    items = [str(item) for item, _ in dataset.report.dropped]
+    entries = n_kept = n_dropped = 0
+    not_loaded: list[str] = []
+    unaccounted: list[str] = []
+    for f in files:
+        try:
+            node = ET.parse(f).getroot()
+        except (ET.ParseError, OSError):
+            node = None
+        filename = ((node.findtext("filename") if node is not None else None) or "").replace("\\", "/").split("/")[-1]
+        stems = {f.stem.lower(), Path(filename).stem.lower()} - {""}
+        whole = any(Path(item.split(" (")[0]).stem.lower() in stems for item in items
+                    if not item.startswith(f"{f.name} object "))  # the XML file itself, or its image
+        if node is None:  # a file the loader cannot read either: it must be listed itself
+            if not whole:
+                unaccounted.append(f.name)
+            continue
+        n = len(node.findall("object"))
+        listed = sum(1 for item in items if item.startswith(f"{f.name} object "))
+        k = next((kept[key] for key in (f.stem.lower(), filename.lower(), Path(filename).stem.lower()) if key in kept), None)
+        entries += n
+        n_dropped += listed
+        if k is not None and k + listed == n:
+            n_kept += k
+        elif k is None and whole:
+            n_dropped += n - listed
+        elif k is None:
+            not_loaded.append(f.name)  # loaded by the loader but left out of this run, or lost: counted below
+        else:
+            n_kept += k or 0
+            unaccounted.append(f"{f.name} ({n} objects: {k or 0} kept, {listed} listed)")
+    from .common import is_fast
+    from .download.choose import FAST_IMAGES
+
+    loaded_by_loader = int(getattr(dataset.report, "images_kept", 0))
+    subsampled = is_fast() and len(dataset.images) == FAST_IMAGES < loaded_by_loader  # what get_dataset keeps
+    left_out = loaded_by_loader - len(dataset.images) if subsampled else 0
+    figures = {"annotation files": len(files), "boxes in them": entries, "kept": n_kept, "listed as dropped": n_dropped}
+    if left_out:
+        figures["images fast mode left out"] = left_out
+    unaccounted += not_loaded[left_out:]
+    figures["unaccounted for"] = len(unaccounted)
+    return judge(statement, not unaccounted, figures=figures,
                  detail=("" if not unaccounted else "not accounted for: " + ", ".join(unaccounted[:3])
                          + (", ..." if len(unaccounted) > 3 else "")), display=display)
 
