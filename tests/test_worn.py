@@ -162,3 +162,31 @@ def test_non_printability_is_zero_on_the_palette_and_larger_off_it():
     assert W.non_printability(np.full((2, 2, 3), 128, np.uint8), palette=[(128, 128, 128)]) == 0.0
     with pytest.raises(ValueError, match="palette"):
         W.non_printability(tiles, palette=[(1, 2)])
+
+
+@pytest.mark.slow
+def test_benchmark_runs_on_a_small_folder_and_prints_the_json_line(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    astronaut, grace = P.demo_face("astronaut"), P.demo_face("grace_hopper")
+    for name, image in (("a.png", astronaut), ("b.png", grace), ("c.png", astronaut[:, ::-1]), ("d.png", grace[:, ::-1])):
+        Image.fromarray(np.ascontiguousarray(image)).save(folder / name)
+    Image.fromarray(np.zeros((200, 200, 3), np.uint8)).save(folder / "0_blank.png")  # no face: skipped and counted
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, MASKEDU_FAST="1", MASKEDU_NO_PROGRESS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "pattern_worn.py"), "--faces", str(folder), "--search", "1",
+                          "--test", "3", "--evals", "12", "--conditions", "2"], capture_output=True, text=True, env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert result["search_faces"] == 1 and result["test_faces"] == 3 and result["evals"] == 12
+    assert set(result["false_faces_per_face"]) == {"flat", "eot", "random"} == set(result["own_face_found"])
+    assert set(result["transfer_mtcnn"]) == {"false_faces_per_face", "own_face_found"}
+    assert result["evals_spent"]["flat"] == 12 and 10 < result["evals_spent"]["eot"] <= 12
+    assert "'no face': 1" in out.stdout and "eot - flat" in out.stdout
