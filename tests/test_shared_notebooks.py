@@ -126,6 +126,9 @@ def test_notebook_runs_in_fast_strict_mode_on_a_shared_folder(name, notebook, da
         assert f"Data: {folder.name} ({FAST_IMAGES} images" in text, "the banner does not name the chosen folder"
         assert re.search(rf"Fast mode \(MASKEDU_FAST=1\) uses {FAST_IMAGES} of its \d+ images", text), \
             "the banner does not say that fast mode keeps a part of the folder"
+    if notebook.startswith("01_") and name == "scenes":  # annotated boxes: notebook 01's claim is checked, box by box
+        assert re.search(r"Claim: nothing is dropped silently[^\n]* holds \(annotation files=[1-9]", text), \
+            "notebook 01 did not check 'nothing is dropped silently' on the VOC files"
 
 
 def test_a_missing_shared_folder_skips_with_the_reason_or_fails_under_ci(monkeypatch):
