@@ -390,8 +390,10 @@ class AttackExplorer(RunStopPanel):
         defense, mode = defense_settings(start, self.defense_choices)
         self.w_defense = W.Dropdown(options=list(self.defense_choices), value=defense, description="defense",
                                     style=style, layout=lay)
-        self.w_mode = W.Dropdown(options=[(MODE_LABELS[m], m) for m in MODE_CHOICES], value=mode, description="attacker",
-                                 style=style, layout=lay)
+        self.w_mode = W.Dropdown(options=list(MODE_CHOICES), value=mode, description="attacker", style=style, layout=lay)
+        self.w_mode_note = W.HTML(layout=W.Layout(width="260px"))
+        self.w_mode.observe(lambda _: self.show_mode(), "value")
+        self.show_mode()
 
         self.w_class.observe(lambda _: self.refresh_faces(), "value")
         self.w_correct.observe(lambda _: self.refresh_faces(), "value")
@@ -403,7 +405,7 @@ class AttackExplorer(RunStopPanel):
         left = W.VBox([W.HTML("<b>1. Pick a face</b>"), self.w_class, self.w_correct, self.w_index, self.w_thumb, self.w_caption])
         middle = W.VBox([W.HTML("<b>2. Set the search</b>"), self.w_preset, self.w_pixels, self.w_popsize, self.w_maxiter,
                          self.w_mutation, self.w_recomb, self.w_fitness, self.w_colors, self.w_seed, self.w_budget,
-                         W.HTML("<b>3. Choose a defense</b>"), self.w_defense, self.w_mode,
+                         W.HTML("<b>3. Choose a defense</b>"), self.w_defense, self.w_mode, self.w_mode_note,
                          W.HBox([self.run_button, self.stop_button]), self.status])
         self.widget = W.VBox([W.HBox([left, middle, self.out_live]), self.out_result])
         self.refresh_faces()
@@ -461,6 +463,10 @@ class AttackExplorer(RunStopPanel):
         m = p["mutation"]
         self.w_mutation.value = ", ".join(str(v) for v in m) if isinstance(m, tuple) else str(m)
         self.w_recomb.value, self.w_fitness.value, self.w_colors.value = p["recombination"], p["fitness"], p["colors"]
+
+    def show_mode(self) -> None:
+        """Say under the attacker choice what it means."""
+        self.w_mode_note.value = f"<small>{html.escape(MODE_LABELS.get(self.w_mode.value, ''))}</small>"
 
     def show_budget(self) -> None:
         try:
