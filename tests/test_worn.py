@@ -82,6 +82,22 @@ def test_eot_fitness_is_the_mean_over_conditions_and_differs_from_the_flat_one(f
         W.worn_fitness(space, hog, conds, goal="hide")
 
 
+def test_evasion_scores_the_wearers_face_lost():
+    hog = P.get_detector("hog")
+    photo = P.demo_face("astronaut")
+    box = tuple(int(v) for v in hog.detect(photo).boxes[0])
+    blank = np.full_like(photo, 128)
+    # the face found: no evasion; nothing there: full evasion; found, the smooth score is below 0 (how far above the threshold)
+    assert W._condition_score(photo, box, hog, "evade", "count", 0.3) == 0.0
+    assert W._condition_score(blank, box, hog, "evade", "count", 0.3) == 1.0
+    assert W._condition_score(blank, box, hog, "evade", "smooth", 0.3) == pytest.approx(1.0)
+    assert W._condition_score(photo, box, hog, "evade", "smooth", 0.3) < 0.0
+    # flooding counts only the other faces: the wearer's own face is no false face
+    assert W._condition_score(photo, box, hog, "flood", "count", 0.3) == 0.0
+    assert W.worn_outcome(photo, box, hog) == (True, 0)
+    assert W.worn_outcome(photo, (0, 0, 40, 40), hog) == (False, 1)
+
+
 class CountingHog(P.HogDetector):
     calls = 0
 
