@@ -39,14 +39,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..common import MaskeduError, ParameterError, ParameterTypeError, check_choice, check_int
+from ..oracle import needs_access
 from .run import AttackResult, check_unseen_faces
 
 __all__ = ["photo_attack", "PhotoAttackResult", "held_out_photos", "plot_photo_attack", "PHOTO_GOALS", "PHOTO_METHODS",
-           "ACCESS", "FOUND_IOU"]
+           "FOUND_IOU"]
 
-#: What the attack reads from the pipeline: the classifier's logits for the face's crop ("flip") and the
-#: detector's face scores and boxes ("evade"). Declared here until the attacks share one access table.
-ACCESS = "logits"
 PHOTO_GOALS = ("flip", "evade")
 PHOTO_METHODS = ("sparse", "de")
 #: A detection is the same face when its box overlaps the original with at least this IoU.
@@ -246,6 +244,7 @@ def _find(faces, box):
     return (best, faces[best]) if best is not None else (None, None)
 
 
+@needs_access("probabilities", uses="logits")
 def photo_attack(
     photo: Any,
     model: Any,
@@ -281,6 +280,10 @@ def photo_attack(
         ``detect_masks`` confirms each flip found and the search goes on, with a wider margin, when it does not.
     detector : the :class:`maskedu.crop.FaceDetector` (default: the one ``detect_masks`` uses).
     seed : makes the attack reproducible.
+
+    What it reads (``photo_attack.ACCESS``, listed in :data:`maskedu.oracle.ATTACK_ACCESS`): what
+    ``detect_masks`` gives, the faces' boxes and detector scores and the class probabilities; the margin is
+    taken from the classifier's logits where the model has them (``USES``), as the crop searches do.
 
     A face the model trained or validated on is refused (:class:`maskedu.model.SeenFaceError`), checked on
     the face's crop before the first query. Returns a :class:`PhotoAttackResult`.
