@@ -292,7 +292,8 @@ def test_model_path_keeps_three_class_models_apart(monkeypatch):
 
 
 @pytest.mark.slow
-def test_get_model_trains_saves_and_reloads_a_three_class_model(crops3):
+def test_get_model_trains_saves_and_reloads_a_three_class_model(crops3, monkeypatch):
+    monkeypatch.setenv("MASKEDU_FAST", "1")  # a few epochs: the classes are what is tested, not the accuracy
     from maskedu.detect import detect_masks
     from maskedu.model import class_names_of, evaluate, get_model, held_out, load_model, model_path, split_path
 
