@@ -50,6 +50,7 @@ def _isolated_data_dir(tmp_path, monkeypatch):
     """Each test writes its data (crops, models, caches) to its own temporary folder, never to data/."""
     monkeypatch.setenv("MASKEDU_DATA", str(tmp_path / "data"))
     monkeypatch.delenv("MASKEDU_DATASET", raising=False)  # a developer's own data choice never reaches a test
+    monkeypatch.delenv("MASKEDU_CLASSES", raising=False)  # nor their choice of three classes
     monkeypatch.delenv("MASKEDU_SHARED_DATA", raising=False)  # nor a hub's shared read-only data layer
 
 
