@@ -381,3 +381,15 @@ def test_notebook_01_counting_exercise_follows_three_classes(voc_root):
     nb01.use(load_voc(voc_root))  # with two classes, the third is not a class
     with pytest.raises(Incorrect, match="not classes"):
         nb01._check_q1(counts)
+
+
+@pytest.mark.slow
+def test_a_photo_attack_on_a_three_class_model(voc_root):
+    """The whole-photo attack scores one logit per class of the model (it had two built in)."""
+    from maskedu.attack.photo import photo_attack
+    from maskedu.model import build_resnet
+
+    photo = sorted((voc_root / "images").iterdir())[0]
+    r = photo_attack(photo, build_resnet(n_classes=3, seed=2), pixels=5, budget=60, seed=0)
+    assert r.label_before in CLASS_NAMES_3 and (r.label_after is None or r.label_after in CLASS_NAMES_3)
+    assert len(r.crop_before) and r.queries > 0

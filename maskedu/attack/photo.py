@@ -166,7 +166,8 @@ class _PhotoPipeline:
         self.queries += len(batch)
         wins = self.windows(batch)
         found = [r.detections for r in self.detector.detect_many(list(wins))]
-        logits = np.empty((len(batch), 2), np.float64)
+        # flip: one logit per class of the model (two, or three with MASKEDU_CLASSES=3); evade: face / no face
+        logits = np.empty((len(batch), len(self.clean_logits) if self.goal == "flip" else 2), np.float64)
         crops, rows = [], []
         for i, faces in enumerate(found):
             d, _ = self.matched(faces)
