@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -171,7 +172,10 @@ class Workers:
         if self.scheduler is not None:
             self.client = Client(self.scheduler)
         else:
-            self.cluster = LocalCluster(n_workers=self.n, threads_per_worker=1, processes=True, dashboard_address=None)
+            # silence_logs: no heartbeat tracebacks from workers stopping slowly on a busy machine; an attack's
+            # error still reaches this process (attack_many raises it)
+            self.cluster = LocalCluster(n_workers=self.n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                        silence_logs=logging.CRITICAL)
             self.client = Client(self.cluster)
         self.start_s = time.perf_counter() - started
         return self.client.get_executor()
@@ -186,6 +190,12 @@ class Workers:
         if self.scheduler is not None:
             return f"the Dask cluster at {self.scheduler}"
         return "serially here" if self.n == 0 else f"a Dask LocalCluster of {self.n} worker processes"
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds used by this process and its ended child processes (user + system)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _model_file(args, model) -> str:
@@ -230,14 +240,19 @@ def main(argv=None) -> dict:
     model_file = _model_file(args, model)
     print(f"model: {model_note}\nmodel file the attacks load: {model_file}\nfaces: {data_note}\nbudget: {popsize} x ({maxiter} + 1) = {popsize * (maxiter + 1):,} candidates")
     settings = study_settings(pixels, popsize, maxiter, strong=not args.no_strong)
-    runs = {}
+    runs, machine = {}, {}
     for n in counts:
         workers = Workers(n, args.scheduler)
+        cpu, load = _cpu_seconds(), os.getloadavg()[0]
         with workers as executor:
             print(f"attacking {str(workers)}" + (f" (started in {workers.start_s:.1f} s)" if executor else ""), flush=True)
             started = time.perf_counter()
             records = run_study(model_file, faces, labels, settings, executor)
             runs[n] = (records, time.perf_counter() - started, workers.start_s)
+        # CPU seconds of this process and of its worker processes (counted once they have ended), and how busy
+        # the machine was: on a shared machine other work takes CPU from the run
+        machine[n] = dict(cpu_s=round(_cpu_seconds() - cpu, 1), load_before=round(load, 1),
+                          load_after=round(os.getloadavg()[0], 1))
     records = runs[counts[0]][0]
     for name, recs in records.items():
         for r in recs:
@@ -260,7 +275,11 @@ def main(argv=None) -> dict:
     summary = {"faces": len(faces), "success": success, "mean_queries_to_success": q_success,
                "median_confidence_drop": drops}
     if len(counts) > 1:
-        summary["workers"] = compare_runs(runs, counts[0])
+        summary["workers"] = compare_runs(runs, 0 if 0 in runs else counts[0])  # the speed-up over the serial run
+        print(f"{'workers':>7} {'CPU s (workers included)':>24} {'load average before / after':>28}  ({os.cpu_count()} cores)")
+        for n, m in machine.items():
+            print(f"{n:>7} {m['cpu_s']:>24.1f} {m['load_before']:>17.1f} / {m['load_after']:<8.1f}")
+            summary["workers"][str(n)].update(m)
     print(json.dumps(summary))
     return summary
 

@@ -284,7 +284,8 @@ def _check_model_source(predict: Any, engine: str | None, executor: Any) -> tupl
     if isinstance(predict, (str, os.PathLike)):
         from ..model import ENGINES
 
-        return Path(predict), check_choice("engine", "keras" if engine is None else engine, ENGINES)
+        # absolute: a worker may start in another folder (on a cluster, the same path on a shared filesystem)
+        return Path(predict).expanduser().absolute(), check_choice("engine", "keras" if engine is None else engine, ENGINES)
     if executor is not None:
         raise ParameterError(
             f"with executor=, predict must be the path of a saved model, not a live {type(predict).__name__}: each "
