@@ -65,17 +65,21 @@ def chosen_classes(classes: int | str | None = None) -> int:
 def _sample_root(verbose: bool) -> Path:
     """The built-in sample: a finished one in the data folder or a shared layer (:func:`maskedu.common.find_artifact`),
     else built now in the data folder."""
+    import inspect
+
     from ..sample import is_sample_dataset, make_sample_dataset
 
-    name, n_images = ("sample-fast", 16) if common.is_fast() else ("sample", 200)
-    params = dict(n_images=n_images, seed=0, n_unannotated=max(1, n_images // 20))
+    name, sizes = ("sample-fast", {"n_images": 16}) if common.is_fast() else ("sample", {})
+    default = inspect.signature(make_sample_dataset).parameters.get("n_images")  # the size it builds by default
+    n_images = sizes.get("n_images", getattr(default, "default", None))
+    params = dict(seed=0, **({"n_images": n_images, "n_unannotated": max(1, n_images // 20)} if isinstance(n_images, int) else {}))
     found = common.find_artifact(name, fast=False, problem=lambda p: None if is_sample_dataset(p, **params) else
                                  "not a finished sample of this maskedu version (no completion marker, or other parameters)")
     if found is not None:
         if verbose:
             print(f"Sample dataset already built in {found} (reused).")
         return found
-    return Path(make_sample_dataset(common.data_dir() / name, n_images=n_images, verbose=verbose))
+    return Path(make_sample_dataset(common.data_dir() / name, **sizes, verbose=verbose))
 
 
 def _banner(title: str, why: str, root: Path, colour: str) -> None:
