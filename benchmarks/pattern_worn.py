@@ -142,6 +142,7 @@ def main(argv=None) -> dict:
         "transfer_mtcnn": {"false_faces_per_face": arms("mtcnn", "false_faces"), "own_face_found": arms("mtcnn", "own_face_found")},
         "false_faces_ci95": ci("hog", "false_faces"),
         "eot_minus_flat": {"false_faces": round(d, 3), "ci95": [round(lo, 3), round(hi, 3)]},
+        "false_faces_by_width": {a: {str(w): round(v, 3) for w, v in row.items()} for a, row in report.by_width("hog").items()},
         "widths": list(WIDTHS),
         "conditions": len(conditions),
         "evals": args.evals,

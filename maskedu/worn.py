@@ -491,6 +491,14 @@ class HeldOutReport:
     def mean(self, detector: str, arm: str, metric: str = "false_faces") -> float:
         return self.summary[detector][arm][metric][0]
 
+    def by_width(self, detector: str, metric: str = "false_faces") -> dict[str, dict[int, float]]:
+        """``{arm: {face width: mean over the worn pictures at that width}}``: where in 150-450 px a pattern works."""
+        out: dict[str, dict[int, float]] = {}
+        for arm in self.arms:
+            rows = [r for r in self.records if r["arm"] == arm and r["detector"] == detector]
+            out[arm] = {w: float(np.mean([r[metric] for r in rows if r["face_width"] == w])) for w in self.widths}
+        return out
+
     def table(self) -> str:
         pct = f"{self.confidence:.0%}"
         lines = [f"{len(self.faces)} held-out faces x {self.n_conditions // max(len(self.faces), 1)} conditions "
@@ -505,6 +513,10 @@ class HeldOutReport:
                 f, (fl, fh) = d["false_faces"]
                 o, (ol, oh) = d["own_face_found"]
                 lines.append(f"{'':>6}  {name:<14} {f:>+12.2f} [{fl:+6.2f}, {fh:+6.2f}]       {o:>+12.0%} [{ol:+5.0%}, {oh:+5.0%}]  (paired per face)")
+            if len(self.widths) > 1:
+                lines.append(f"{'':>6}  false faces by face width: " + ", ".join(f"{w} px" for w in self.widths))
+                for arm, row in self.by_width(det).items():
+                    lines.append(f"{'':>6}  {arm:<14} " + "  ".join(f"{v:6.2f}" for v in row.values()))
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -137,6 +137,10 @@ def test_search_spends_its_budget_in_detector_evaluations_and_held_out_faces_are
     d = report.per_face["hog"]["eot"]["false_faces"] - report.per_face["hog"]["flat"]["false_faces"]
     assert report.differences["hog"]["eot - flat"]["false_faces"][0] == pytest.approx(d.mean())
     assert len(report.records) == 3 * 4
+    widths = report.by_width("hog")
+    assert set(widths) == {"flat", "eot", "random"} and all(set(v) == {150, 300} for v in widths.values())
+    for arm in widths:  # every face at every width: the mean over widths is the mean over faces
+        assert np.mean(list(widths[arm].values())) == pytest.approx(report.mean("hog", arm))
     assert "eot - flat" in report.table()
 
 
@@ -205,4 +209,5 @@ def test_benchmark_runs_on_a_small_folder_and_prints_the_json_line(tmp_path):
     assert set(result["false_faces_per_face"]) == {"flat", "eot", "random"} == set(result["own_face_found"])
     assert set(result["transfer_mtcnn"]) == {"false_faces_per_face", "own_face_found"}
     assert result["evals_spent"]["flat"] == 12 and 10 < result["evals_spent"]["eot"] <= 12
-    assert "'no face': 1" in out.stdout and "eot - flat" in out.stdout
+    assert "'no face': 1" in out.stdout and "eot - flat" in out.stdout and "by face width" in out.stdout
+    assert set(result["false_faces_by_width"]["eot"]) == {"150", "225", "300", "375", "450"}
