@@ -35,6 +35,7 @@ __all__ = [
     "data_dir",
     "artifact_path",
     "find_artifact",
+    "through_layers",
     "shared_data_dirs",
     "in_shared_layer",
     "SharedDataWarning",
@@ -235,6 +236,26 @@ def in_shared_layer(path: str | os.PathLike) -> bool:
     """True when ``path`` lies in one of the shared read-only layers (:func:`shared_data_dirs`): never write there."""
     path = Path(os.path.realpath(Path(path).expanduser()))
     return any(path == layer or path.is_relative_to(layer) for layer in shared_data_dirs())
+
+
+def through_layers(path: str | os.PathLike) -> Path:
+    """The file to read for ``path``: ``path`` itself when it exists or lies outside the data folder; else, for a
+    path in the data folder, the same file in the first shared layer that holds it (``path`` when none does).
+
+    So ``SplitRecord.load(split_path(model_path()))`` reads the split of a model a student loaded from a shared
+    layer. Only for reading: writes go to ``path``.
+
+    >>> through_layers("/no/such/file.json")
+    PosixPath('/no/such/file.json')
+    """
+    path = Path(path)
+    if path.exists():
+        return path
+    try:
+        rel = Path(os.path.abspath(path.expanduser())).relative_to(data_dir(create=False))
+    except ValueError:
+        return path
+    return next((layer / rel for layer in shared_data_dirs() if (layer / rel).exists()), path)
 
 
 def find_artifact(name: str, *, fast: bool | None = None, problem=None) -> Path | None:

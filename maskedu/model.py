@@ -35,7 +35,7 @@ import numpy as np
 from .annotations import CLASS_NAMES
 from .dataset import default_class_names
 from .common import (MaskeduError, ParameterTypeError, artifact_path, budget, check_choice, check_int, check_number,
-                     find_artifact, in_notebook, is_fast)
+                     find_artifact, in_notebook, is_fast, through_layers)
 
 __all__ = [
     "PAPER_ACCURACY",
@@ -492,7 +492,7 @@ class SplitRecord:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SplitRecord":
-        path = Path(path)
+        path = through_layers(path)  # a split in the data folder may be a shared layer's (MASKEDU_SHARED_DATA)
         try:
             return cls.from_json(json.loads(path.read_text()))
         except FileNotFoundError:
@@ -1358,7 +1358,7 @@ def load_model(path: str | os.PathLike):
     A file Keras cannot read (empty, truncated, not a model) raises :class:`ModelError` naming it. The split
     file beside it (:func:`split_path`), when there is one, comes with the model: :func:`held_out` finds it.
     """
-    path = Path(path)
+    path = through_layers(path)  # a model in the data folder may be a shared layer's (MASKEDU_SHARED_DATA)
     if not path.is_file():
         raise FileNotFoundError(f"no model at {path}; train one (maskedu.model.train) and save_model() it first, "
                                 "or call get_model() which does both.")

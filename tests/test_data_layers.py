@@ -172,7 +172,7 @@ def test_the_guard_refuses_writes(tmp_path):
 def test_notebook_calls_read_the_shared_layer_without_copying_or_training(student, shared_layer, no_training):
     from maskedu import get_dataset, get_model
     from maskedu.crop import get_crops
-    from maskedu.model import held_out
+    from maskedu.model import SplitRecord, held_out, load_model, model_path, split_path
 
     before = listing(shared_layer)
     with unwritable(shared_layer), warnings.catch_warnings():
@@ -184,10 +184,12 @@ def test_notebook_calls_read_the_shared_layer_without_copying_or_training(studen
         get_model(crops, recipe="paper", verbose=False)                      # notebooks 04-05
         test = held_out(crops, model)
         default_split_test = held_out(crops)                                  # the default model's split, found there too
+        train_part = SplitRecord.load(split_path(model_path())).parts_of(crops) == "train"  # notebook 07's line
+        load_model(model_path())                                              # a path in the data folder reads through
     assert Path(ds.root).parent == shared_layer and Path(ds.root).name == "sample-fast"
     assert crops.report.from_cache and by_mtcnn.report.from_cache
     assert no_training == []
-    assert len(test) == len(default_split_test) > 0
+    assert len(test) == len(default_split_test) > 0 and 0 < train_part.sum() < len(crops)
     assert own_files(student) == [], "nothing may be copied into the student's folder"
     assert listing(shared_layer) == before
 
@@ -327,3 +329,18 @@ def test_precompute_refuses_unknown_modes(tmp_path):
     with pytest.raises(common.ParameterError, match="modes is empty"):
         precompute(tmp_path / "layer", modes=())
     assert not (tmp_path / "layer").exists()
+
+
+def test_a_path_in_the_data_folder_reads_through_the_layers(tmp_path, monkeypatch):
+    """``SplitRecord.load(split_path(model_path()))`` (notebook 07) reads the split of a shared model."""
+    own, layer = tmp_path / "own", tmp_path / "layer"
+    (layer / "models").mkdir(parents=True)
+    (layer / "models" / "resnet.split.json").write_text("{}")
+    monkeypatch.setenv("MASKEDU_DATA", str(own))
+    monkeypatch.setenv(common.SHARED_DATA_ENV, str(layer))
+    wanted = common.artifact_path("models/resnet.split.json", fast=False)
+    assert common.through_layers(wanted) == layer.resolve() / "models" / "resnet.split.json"
+    wanted.write_text("{}")                                                    # the student's own copy wins
+    assert common.through_layers(wanted) == wanted
+    assert common.through_layers(tmp_path / "elsewhere.json") == tmp_path / "elsewhere.json"
+    assert common.through_layers(own / "models" / "none.json") == own / "models" / "none.json"
