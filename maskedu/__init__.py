@@ -48,7 +48,7 @@ _EXPORTS: dict[str, str] = {
     # imaging
     "load_image": "imaging", "ImageError": "imaging", "iou": "imaging", "clip_box": "imaging", "crop_box": "imaging",
     # 01: data
-    "CLASS_NAMES": "dataset", "Dataset": "dataset", "FaceBox": "dataset", "ImageRecord": "dataset",
+    "CLASS_NAMES": "dataset", "CLASS_NAMES_3": "dataset", "INCORRECT_CLASS": "dataset", "Dataset": "dataset", "FaceBox": "dataset", "ImageRecord": "dataset",
     "LoadReport": "dataset", "load_annotations": "annotations", "load_class_folders": "annotations",
     "load_voc": "annotations", "load_dataset": "annotations", "DEFAULT_CLASS_MAP": "dataset",
     "download_dataset": "download", "get_dataset": "download", "KAGGLE_SLUG": "download",
