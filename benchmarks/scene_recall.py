@@ -57,9 +57,10 @@ def find_model(path: str | None):
 
 def paper_way(files, detector, model, margin: float) -> tuple[list[list], list[float]]:
     """MTCNN as installed, full resolution, one photo at a time; one ``model.predict`` call per face."""
-    from maskedu.annotations import CLASS_NAMES
     from maskedu.imaging import crop_box, load_image
+    from maskedu.model import class_names_of
 
+    names = class_names_of(model)
     found, seconds = [], []
     for f in files:
         t0 = time.perf_counter()
@@ -67,7 +68,7 @@ def paper_way(files, detector, model, margin: float) -> tuple[list[list], list[f
         faces = []
         for d in detector.detect(image):
             p = model.predict(crop_box(image, d.box, size=50, margin=margin)[None], verbose=0)[0]
-            faces.append((d.box, CLASS_NAMES[int(np.argmax(p))]))
+            faces.append((d.box, names[int(np.argmax(p))]))
         seconds.append(time.perf_counter() - t0)
         found.append(faces)
     return found, seconds
