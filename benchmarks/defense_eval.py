@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -116,8 +117,9 @@ def evaluate_on_workers(model, faces, labels, defenses: dict, settings: dict, *,
         import cloudpickle
 
         cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    # silence_logs: no shutdown warnings from workers stopping slowly on a busy machine (a shard's error is raised here)
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                  dashboard_address=None)
+                                                  dashboard_address=None, silence_logs=logging.CRITICAL)
     client = Client(scheduler or cluster)
     try:
         n_workers = max(1, len(client.scheduler_info()["workers"]))
