@@ -1479,6 +1479,7 @@ def _quietly():
     delegate") and Python's warnings and prints (which a notebook catches above the descriptors)."""
     import contextlib
     import io
+    import logging
     import warnings
 
     from .common import _FdToDevnull
@@ -1490,6 +1491,12 @@ def _quietly():
     stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
     stack.enter_context(warnings.catch_warnings())
     warnings.simplefilter("ignore")
+    # "INFO:tensorflow:Assets written to ..." goes through Python logging, whose handler holds the stream it
+    # was made with (in a notebook, the cell's output), so the logger itself is quietened for the conversion
+    for name in ("tensorflow", "absl"):
+        logger = logging.getLogger(name)
+        stack.callback(logger.setLevel, logger.level)
+        logger.setLevel(logging.ERROR)
     return stack
 
 
