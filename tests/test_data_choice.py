@@ -6,9 +6,6 @@ The folders are built here (real PNG files, real VOC XML); the notebook runs on 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +16,6 @@ from maskedu import common
 from maskedu import download as dl
 from maskedu.annotations import LayoutError
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 
 
 def _png(path: Path, seed: int, size=(100, 120)) -> None:
@@ -155,30 +150,6 @@ def test_the_forget_command(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("MASKEDU_DATASET")
     assert cli.main(["forget"]) == 1
     assert "needs the dataset's folder" in capsys.readouterr().err
-
-
-# --------------------------------------------------------------------------- notebook 01 on the shared folders
-
-
-def _shared(name: str) -> Path:
-    path = SHARED / name
-    if not path.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{path} is missing, and CI=true needs it")
-        pytest.skip(f"{path} is absent (real photos beside the checkout; not shipped)")
-    return path
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["scenes", "realfaces"])
-def test_notebook_01_runs_in_fast_mode_on_a_shared_folder(name, tmp_path):
-    folder = _shared(name)  # a missing folder skips, or fails under CI=true
-    env = dict(os.environ, MASKEDU_FAST="1", MASKEDU_DATASET=str(folder), MASKEDU_DATA=str(tmp_path / "data"))
-    cmd = [sys.executable, "-m", "pytest", str(REPO / "notebooks" / "01_get_the_data.ipynb"), "--nbval-lax",
-           "--nbval-current-env", "-p", "no:cacheprovider", "-q"]
-    run = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=1200)
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert "passed" in run.stdout
 
 
 def test_derived_data_of_a_chosen_folder_has_its_own_key_and_forget_deletes_it(tmp_path, monkeypatch):
