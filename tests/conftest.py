@@ -11,17 +11,13 @@ os.environ.setdefault("MASKEDU_NO_PROGRESS", "1")
 from pathlib import Path
 
 import pytest
+from shared_photos import shared_folder
 
 
 @pytest.fixture(scope="session")
 def realfaces_dir() -> Path:
-    """``../shared/realfaces``; tests that need it skip, with the reason, where it is absent."""
-    from maskedu.common import realfaces_dir as find
-
-    path = find()
-    if path is None:
-        pytest.skip("../shared/realfaces is absent on this machine (it holds the shared development photos)")
-    return path
+    """``../shared/realfaces``: skips with the reason where absent, fails under CI=true."""
+    return shared_folder("realfaces")
 
 
 @pytest.fixture(scope="session")

@@ -14,12 +14,12 @@ masked faces relabelled as worn incorrectly (the sample itself has no third clas
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_photos import shared_folder
 
 from maskedu.annotations import load_annotations, load_class_folders, load_dataset, load_voc
 from maskedu.common import ParameterError
@@ -37,14 +37,7 @@ def _two_classes_unless_asked(monkeypatch):
 
 
 def shared_scenes() -> Path:
-    from maskedu.scenes import scenes_dir
-
-    path = scenes_dir()
-    if path is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("../shared/scenes is absent, and CI=true: CI must have the shared crowd scenes")
-        pytest.skip("../shared/scenes is absent on this machine (it holds the shared annotated crowd scenes)")
-    return path
+    return shared_folder("scenes")
 
 
 # ------------------------------------------------------------------------------------------- real small data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from shared_photos import shared_folder
 
 keras = pytest.importorskip("keras")
 
@@ -97,12 +98,9 @@ def test_build_resnet_rejects_bad_arguments():
 @pytest.fixture(scope="module")
 def real_faces():
     """120 real photos per class as centre crops (skips without ../shared/realfaces)."""
-    from maskedu.common import realfaces_dir
     from maskedu.imaging import crop_box, load_image
 
-    root = realfaces_dir()
-    if root is None:
-        pytest.skip("../shared/realfaces is absent on this machine")
+    root = shared_folder("realfaces")
     images, labels, paths = [], [], []
     for label, name in enumerate(("with_mask", "without_mask")):
         for p in sorted((root / name).iterdir())[:120]:

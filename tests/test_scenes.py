@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_photos import shared_folder
 
 from maskedu.common import MaskeduError
 from maskedu.scenes import (
-    SIZE_BINS, SceneScores, face_side, match_faces, plot_found_by_size, scenes_dir, score_scene, score_scenes,
+    SIZE_BINS, SceneScores, face_side, match_faces, plot_found_by_size, score_scene, score_scenes,
     show_scene, size_bin,
 )
 
@@ -24,12 +25,7 @@ JSON_KEYS = {"scenes", "faces", "recall", "recall_32up", "recall_by_side", "labe
 
 @pytest.fixture(scope="module")
 def shared_scenes() -> Path:
-    path = scenes_dir()
-    if path is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("../shared/scenes is absent, and CI=true: CI must have the shared crowd scenes")
-        pytest.skip("../shared/scenes is absent on this machine (it holds the shared annotated crowd scenes)")
-    return path
+    return shared_folder("scenes")
 
 
 # ---------------------------------------------------------------------------------------------- matching

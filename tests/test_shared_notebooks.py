@@ -13,20 +13,17 @@ A missing folder skips with the reason, or fails under ``CI=true``.
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from shared_photos import shared_folder
 
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbclient")
 
 from maskedu.cli import run_notebooks  # noqa: E402
-from maskedu.common import realfaces_dir  # noqa: E402
 from maskedu.download.choose import FAST_IMAGES  # noqa: E402
-from maskedu.scenes import scenes_dir  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -38,14 +35,8 @@ SAMPLE_BANNER = re.compile(r"built-in SAMPLE dataset")
 
 
 def _shared(name: str) -> Path:
-    """``../shared/<name>`` (or ``$MASKEDU_SCENES`` / ``$MASKEDU_REALFACES``); skip where absent, fail under CI=true."""
-    path = {"scenes": scenes_dir, "realfaces": realfaces_dir}[name]()
-    if path is None:
-        where = f"../shared/{name} beside the checkout ({REPO.parent / 'shared' / name})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{where} is missing, and CI=true needs it")
-        pytest.skip(f"{where} is absent: real photos that are not shipped with the project")
-    return path
+    """``../shared/<name>``; skip where absent, fail under CI=true."""
+    return shared_folder(name)
 
 
 @pytest.fixture(scope="module")
@@ -132,9 +123,9 @@ def test_notebook_runs_in_fast_strict_mode_on_a_shared_folder(name, notebook, da
 
 
 def test_a_missing_shared_folder_skips_with_the_reason_or_fails_under_ci(monkeypatch):
-    monkeypatch.setattr(sys.modules[__name__], "scenes_dir", lambda: None)  # as on a fresh machine
+    monkeypatch.setattr("maskedu.scenes.scenes_dir", lambda: None)  # as on a fresh machine
     monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match="CI=true needs it"):
+    with pytest.raises(pytest.fail.Exception, match="CI=true: CI must have"):
         _shared("scenes")
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="absent"):
