@@ -233,6 +233,9 @@ def test_evaluation_has_one_row_per_class_and_refuses_a_two_class_model(crops3):
     assert "recall mask_worn_incorrectly" in str(ev)
     ax = ev.plot_confusion()
     assert [t.get_text() for t in ax.get_xticklabels()] == list(CLASS_NAMES_3)
+    import matplotlib.pyplot as plt
+
+    plt.close(ax.figure)  # plot_confusion draws on pyplot's current figure; leave none open for later tests
     images, labels = crops3.images, crops3.labels  # a plain (images, labels) pair: the model says the names
     assert evaluate(build_resnet(n_classes=3), images, labels).class_names == CLASS_NAMES_3
     with pytest.raises(ModelError, match="MASKEDU_CLASSES"):

@@ -517,6 +517,9 @@ def test_fallback_leak_and_helpers(tmp_path, photos, detector):
     from maskedu.crop import (fallback_leak, pair_crops, plot_crop_gallery, plot_detections, plot_found_rates,
                               take_per_class)
 
+    import matplotlib.pyplot as plt
+
+    open_before = plt.get_fignums()  # figures another test left open are not this test's
     n = 5
     crops = Crops(images=np.zeros((n, 8, 8, 3), np.uint8), labels=np.array([0, 0, 0, 1, 1]),
                   paths=np.array(["a", "b", "c", "d", "e"]), boxes=np.zeros((n, 4), np.int64),
@@ -544,9 +547,7 @@ def test_fallback_leak_and_helpers(tmp_path, photos, detector):
     assert len(plot_crop_gallery(det, per_class=3).axes) == 3
     fig = plot_found_rates({"a": det.report, "b": det.report})
     assert len(fig.axes[0].patches) == 4
-    import matplotlib.pyplot as plt
-
-    assert plt.get_fignums() == []  # built as matplotlib.figure.Figure: a returned figure shows once
+    assert plt.get_fignums() == open_before  # built as matplotlib.figure.Figure: a returned figure shows once
 
 
 def test_plot_functions_return_a_figure_or_draw_into_the_given_axes(detector, astronaut):
