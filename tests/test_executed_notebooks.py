@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
+from notebook_outputs import exercise_start, output_texts
 
 nbformat = pytest.importorskip("nbformat")
 
@@ -39,26 +40,6 @@ CORRECT = re.compile(r"\bCorrect\b")
 RETRAINED = re.compile(r"cannot be used as it is")
 
 
-def _texts(output) -> list[str]:
-    """Every piece of text an output shows: stream text, text/plain, markdown, HTML."""
-    if output.get("output_type") == "stream":
-        return [output.get("text", "")]
-    if output.get("output_type") == "error":
-        return [f"{output.get('ename')}: {output.get('evalue')}"]
-    data = output.get("data", {})
-    out = []
-    for mime in ("text/plain", "text/markdown", "text/html"):
-        value = data.get(mime)
-        if value:
-            out.append(value if isinstance(value, str) else "".join(value))
-    return out
-
-
-def _exercise_start(nb) -> int:
-    heads = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.lstrip().startswith("## Exercises")]
-    return heads[-1] if heads else len(nb.cells)
-
-
 def _load(name: str):
     path = EXECUTED / name
     if not path.is_file():
@@ -75,7 +56,7 @@ def _load(name: str):
 def test_executed_notebook_output_is_clean(name):
     nb = _load(name)
     problems = []
-    first_exercise = _exercise_start(nb)
+    first_exercise = exercise_start(nb)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -86,7 +67,7 @@ def test_executed_notebook_output_is_clean(name):
                 problems.append(f"cell {i}: text on stderr: {out.get('text', '')[:160]!r}")
             if kind == "error":
                 problems.append(f"cell {i}: error {out.get('ename')}: {out.get('evalue', '')[:160]}")
-            for text in _texts(out):
+            for text in output_texts(out):
                 if NAN.search(text):
                     problems.append(f"cell {i}: 'nan' or '0/0' in the output: {NAN.search(text).group(0)!r} in {text[:160]!r}")
                 if BAR_AT_ZERO.search(text):

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 import pytest
+from notebook_outputs import exercise_start, output_texts
 from shared_photos import shared_folder
 
 nbformat = pytest.importorskip("nbformat")
@@ -45,26 +46,16 @@ def data_dirs(tmp_path_factory) -> dict[str, Path]:
     return {name: tmp_path_factory.mktemp(f"data-{name}") for name in FOLDERS}
 
 
-def _texts(output) -> list[str]:
-    if output.get("output_type") == "stream":
-        return [output.get("text", "")]
-    if output.get("output_type") == "error":
-        return [f"{output.get('ename')}: {output.get('evalue')}"]
-    data = output.get("data", {})
-    return [v if isinstance(v, str) else "".join(v) for m, v in data.items() if m.startswith("text/") and v]
-
-
 def problems_in(nb) -> list[str]:
     """What a student must not see in an executed notebook: an error, stderr text, a nan, an exercise marked
     correct before it was answered, or the sample's banner when a folder was chosen."""
-    heads = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.lstrip().startswith("## Exercises")]
-    first_exercise = heads[-1] if heads else len(nb.cells)
+    first_exercise = exercise_start(nb)
     found = []
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
                 found.append(f"cell {i}: text on stderr: {out.get('text', '')[:200]!r}")
-            for text in _texts(out):
+            for text in output_texts(out):
                 if out.get("output_type") == "error":
                     found.append(f"cell {i}: {text[:300]}")
                 elif NAN.search(text):
@@ -77,7 +68,7 @@ def problems_in(nb) -> list[str]:
 
 
 def all_text(nb) -> str:
-    return "\n".join(t for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) for t in _texts(o))
+    return "\n".join(t for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) for t in output_texts(o))
 
 
 def test_the_checks_catch_what_they_look_for():
