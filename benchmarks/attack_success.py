@@ -102,10 +102,23 @@ def _crops(data: str | None, *, fallback: str = "whole", seed: int = 0):
     return crops, in_test
 
 
+def training_copies(crops, in_test) -> np.ndarray:
+    """Held-out faces whose pixels equal a training face's (realfaces holds a few repeated photos): the model
+    saw them in training, so they are left out of every held-out figure, and said so."""
+    from maskedu.crop import image_hashes
+
+    hashes = image_hashes(crops.images)
+    copies = in_test & (crops.labels >= 0) & np.isin(hashes, hashes[(crops.labels >= 0) & ~in_test])
+    if copies.any():
+        print(f"left out {int(copies.sum())} held-out faces whose pixels equal a training face's "
+              f"({', '.join(Path(str(p)).name for p in crops.paths[copies])})")
+    return copies
+
+
 def load_faces(model, data: str | None, n: int, *, seed: int = 0):
     """N held-out faces the model classifies correctly, in a fixed shuffled order, with their labels."""
     crops, in_test = _crops(data)
-    keep = (crops.labels >= 0) & in_test
+    keep = (crops.labels >= 0) & in_test & ~training_copies(crops, in_test)
     images, labels = crops.images[keep], crops.labels[keep]
     probs, _ = Scorer(model)(images)
     correct = np.flatnonzero(probs.argmax(axis=1) == labels)

@@ -171,7 +171,7 @@ def main(argv=None) -> dict | None:
         print(message)
         return None
 
-    from attack_success import _crops, load_or_train_model
+    from attack_success import _crops, load_or_train_model, training_copies
 
     from maskedu.attack import Scorer
     from maskedu.defend import ADAPTIVE, BitDepth, JpegDefense, MedianFilter, adversarial_finetune, evaluate_defenses
@@ -187,13 +187,7 @@ def main(argv=None) -> dict | None:
     labelled = crops.labels >= 0
     unseen = labelled & (in_test if not (args.data and args.model) else True)
     # a held-out photo can be a copy of a training photo (realfaces has a few): such a face was seen in training
-    from maskedu.crop import image_hashes
-
-    hashes = image_hashes(crops.images)
-    copies = unseen & np.isin(hashes, hashes[labelled & ~in_test]) if not (args.data and args.model) else unseen & False
-    if copies.any():
-        print(f"left out {int(copies.sum())} held-out faces whose pixels equal a training face's "
-              f"({', '.join(Path(str(p)).name for p in crops.paths[copies])})")
+    copies = training_copies(crops, in_test) if not (args.data and args.model) else unseen & False
     unseen &= ~copies
     images, labels = crops.images[unseen], crops.labels[unseen]
     probs, _ = Scorer(model)(images)
