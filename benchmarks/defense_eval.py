@@ -3,7 +3,8 @@
 Usage::
 
     .venv/bin/python benchmarks/defense_eval.py [--model M] [--data FOLDER] [--faces 30]
-        [--attacks one_pixel,sparse_20,label_only,pgd] [--budget 30000] [--de 400,75] [--adv-epochs 3]
+        [--attacks one_pixel,sparse_20,label_only,pgd] [--defenses median,jpeg,squeeze,adv_train]
+        [--budget 30000] [--de 400,75] [--adv-epochs 3]
         [--workers N | --scheduler ADDRESS [--scratch DIR]]
 
 Faces: the held-out 20 % of photos of the class-folder set ``../shared/realfaces`` (the training benchmark's
@@ -18,7 +19,9 @@ Defenses: none, median (3x3), jpeg (quality 75), squeeze (3 bits), adv_train (th
 from a random start, epsilon 4/255, on the training photos' faces; its training time is reported). Attacks:
 one_pixel (the paper's DE, ``--de`` population,generations), sparse_20 (``sparse_attack`` with 20 pixels and
 ``--budget`` queries), label_only (20 pixels, labels only, ``--budget`` queries), pgd (L-infinity 4/255,
-10 steps). Adaptive variants per defense: ``maskedu.defend.ADAPTIVE``.
+10 steps). Adaptive variants per defense: ``maskedu.defend.ADAPTIVE``. ``--defenses`` picks some of the four
+(the plain model, "none", is always attacked): for example ``--faces 100 --defenses median`` sets the undefended
+model against one defense on more faces.
 
 Prints the oracle's throughput against the raw batched model, the table, the run time and, last, one JSON object.
 
@@ -154,6 +157,8 @@ def main(argv=None) -> dict | None:
     ap.add_argument("--data", help="class folders of face photos (default ../shared/realfaces)")
     ap.add_argument("--faces", type=int, default=30)
     ap.add_argument("--attacks", default="one_pixel,sparse_20,label_only,pgd")
+    ap.add_argument("--defenses", default="median,jpeg,squeeze,adv_train",
+                    help="the defenses beside the plain model (default all four: median,jpeg,squeeze,adv_train)")
     ap.add_argument("--budget", type=int, default=30_000, help="queries of sparse_20 and label_only (30,000)")
     ap.add_argument("--de", default="400,75", help="one_pixel's population,generations (the paper: 400,75)")
     ap.add_argument("--adv-epochs", type=int, default=3)
@@ -161,6 +166,11 @@ def main(argv=None) -> dict | None:
     ap.add_argument("--scheduler", help="the address of a running Dask scheduler whose workers run the attacks")
     ap.add_argument("--scratch", help="a folder the workers can read, for the saved models (default: a temporary one)")
     args = ap.parse_args(argv)
+    known = ("median", "jpeg", "squeeze", "adv_train")
+    chosen = [d.strip() for d in args.defenses.split(",") if d.strip()]
+    wrong = [d for d in chosen if d not in known]
+    if wrong or len(set(chosen)) != len(chosen):
+        ap.error(f"--defenses takes distinct names from {', '.join(known)} separated by commas, got {args.defenses!r}.")
 
     from maskedu.common import artifact_path, realfaces_dir
 
@@ -201,8 +211,9 @@ def main(argv=None) -> dict | None:
           f"{speed['raw_images_per_s']:,.0f} raw batched: {speed['ratio']:.1%}", flush=True)
 
     train_s = {}
-    defenses = {"median": MedianFilter(model), "jpeg": JpegDefense(model), "squeeze": BitDepth(model)}
-    if realfaces_dir() is not None or not args.model:
+    defenses = {name: make(model) for name, make in
+                (("median", MedianFilter), ("jpeg", JpegDefense), ("squeeze", BitDepth)) if name in chosen}
+    if "adv_train" in chosen and (realfaces_dir() is not None or not args.model):
         rf, rf_test = _crops(None if args.model and args.data else args.data)
         train_faces = rf.labels >= 0
         train_faces &= ~rf_test
@@ -212,7 +223,7 @@ def main(argv=None) -> dict | None:
         defenses["adv_train"] = ft.model
         print(f"adversarial fine-tuning: {int(train_faces.sum())} training faces, {args.adv_epochs} epochs, "
               f"{ft.seconds:.1f} s", flush=True)
-    else:
+    elif "adv_train" in chosen:
         print("adv_train skipped: no training faces known for --model on --data without ../shared/realfaces")
 
     popsize, maxiter = (int(v) for v in args.de.split(","))
@@ -247,7 +258,7 @@ def main(argv=None) -> dict | None:
     doc["oracle_throughput"] = speed
     doc["run_s"] = round(seconds, 1)
     doc["settings"] = dict(attacks=list(attacks), budget=args.budget, de=[popsize, maxiter], adv_epochs=args.adv_epochs,
-                           model=model_note, workers=args.scheduler or args.workers)
+                           defenses=["none", *defenses], model=model_note, workers=args.scheduler or args.workers)
     print(json.dumps(doc))
     return doc
 

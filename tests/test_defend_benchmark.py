@@ -27,3 +27,11 @@ def test_defense_eval_skips_with_a_reason_where_the_photos_are_absent(monkeypatc
     monkeypatch.setenv("CI", "true")
     with pytest.raises(SystemExit, match="realfaces is absent"):
         _load().main([])
+
+
+@pytest.mark.parametrize("value", ["median,blur", "median,median"])
+def test_defense_eval_refuses_an_unknown_or_repeated_defense(value, capsys):
+    with pytest.raises(SystemExit):
+        _load().main(["--defenses", value])
+    err = capsys.readouterr().err
+    assert "--defenses takes distinct names from median, jpeg, squeeze, adv_train" in err and value in err
