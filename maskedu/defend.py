@@ -520,32 +520,6 @@ def adversarial_finetune(model: Any, images: Any, labels: Any, *, epsilon: float
 # --------------------------------------------------------------------------- clustered pixels
 
 
-class _Blocks:
-    """Scores a coarse image (one pixel per ``block`` x ``block`` square) by writing its changed pixels, as squares,
-    into the full-size face; what the defended model says about that face is the score."""
-
-    def __init__(self, predict, image: np.ndarray, block: int):
-        self.predict, self.image, self.block = predict, image, block
-        h, w = image.shape[:2]
-        self.coarse = image[: h - h % block or h : block, : w - w % block or w : block].copy()
-        if callable(getattr(predict, "both", None)):  # logits where the oracle gives them
-            self.both = lambda batch: predict.both(self._full(batch))
-
-    def __call__(self, batch):
-        return self.predict(self._full(batch))
-
-    def _full(self, batch):
-        batch = np.asarray(batch)
-        changed = (batch != self.coarse[None]).any(axis=3)
-        big = np.repeat(self.image[None], len(batch), axis=0)
-        up = np.repeat(np.repeat(batch, self.block, axis=1), self.block, axis=2)
-        mask = np.repeat(np.repeat(changed, self.block, axis=1), self.block, axis=2)
-        h, w = min(up.shape[1], big.shape[1]), min(up.shape[2], big.shape[2])
-        sub = big[:, :h, :w]
-        sub[mask[:, :h, :w]] = up[:, :h, :w][mask[:, :h, :w]]
-        return big
-
-
 @needs_access("probabilities", uses="logits")
 def cluster_attack(predict: Any, image: Any, label: int, *, pixels: int = 20, block: int = 2, budget: int = 30_000,
                    seed: int | None = None, **sparse_kwargs: Any):
@@ -555,22 +529,17 @@ def cluster_attack(predict: Any, image: Any, label: int, *, pixels: int = 20, bl
     ``adversarial`` and ``pixels`` mapped back to the full-size face. It needs ``"probabilities"`` access and
     runs through an :class:`~maskedu.oracle.Oracle` like the sparse search (``queries`` are full-size faces sent)."""
     from .attack import check_unseen_faces, perturb, sparse_attack
+    from .attack.pixels import BlockImage
 
     image = check_image(image)
     block = check_int("block", block, minimum=1, maximum=8)
     squares = max(1, check_int("pixels", pixels, minimum=1) // (block * block))
     oracle = oracle_for(cluster_attack, predict)
     check_unseen_faces(oracle, image[None])  # the search below sees only the coarse face
-    wrap = _Blocks(oracle, image, block)
+    wrap = BlockImage(oracle, image, block)
     coarse = Oracle(wrap, "logits" if hasattr(wrap, "both") else "probabilities")  # no more than the oracle gives
     res = sparse_attack(coarse, wrap.coarse, label, pixels=squares, budget=budget, seed=seed, **sparse_kwargs)
-    px = []
-    for x, y, r, g, b in res.pixels.tolist():
-        for dy in range(block):
-            for dx in range(block):
-                if y * block + dy < image.shape[0] and x * block + dx < image.shape[1]:
-                    px.append([x * block + dx, y * block + dy, r, g, b])
-    res.pixels = np.asarray(px, np.int64).reshape(-1, 5) if res.success or len(px) else np.zeros((0, 5), np.int64)
+    res.pixels = wrap.full_pixels(res.pixels)
     res.original = image.copy()
     res.adversarial = perturb(image, res.pixels.reshape(1, -1))[0] if len(res.pixels) else image.copy()
     res.settings = dict(res.settings, method="cluster", block=block, real_pixels=len(res.pixels))

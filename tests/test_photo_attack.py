@@ -82,6 +82,26 @@ def _check_faithful(r, photo, pixels: int, budget: int) -> None:
 
 
 @pytest.mark.slow
+def test_block_search_changes_whole_squares_and_only_those(astronaut, weak_model):
+    from maskedu.attack import photo_attack
+    from maskedu.detect import detect_masks
+
+    r = photo_attack(astronaut, weak_model, pixels=36, budget=300, block=2, seed=0)
+    _check_faithful(r, astronaut, 36, 300)
+    rx0, ry0, rx1, ry1 = r.region
+    assert r.block == 2
+    assert r.success and detect_masks(r.adversarial, weak_model)[0].label == "without_mask"
+    # every change is a whole block x block square of one colour, aligned on the region's grid
+    b = r.block
+    squares = {}
+    for x, y, *rgb in r.pixels.tolist():
+        squares.setdefault(((x - rx0) // b, (y - ry0) // b), set()).add(tuple(rgb))
+    assert all(len(colours) == 1 for colours in squares.values())
+    assert r.n_pixels == sum(min(b, rx1 - rx0 - sx * b) * min(b, ry1 - ry0 - sy * b) for sx, sy in squares)
+    assert len(squares) <= 36 // (b * b)
+
+
+@pytest.mark.slow
 def test_flips_a_weak_model_changing_only_the_pixels_it_reports(astronaut, weak_model):
     from maskedu.attack import PhotoAttackResult, photo_attack, plot_photo_attack
     from maskedu.detect import detect_masks
@@ -142,6 +162,9 @@ def test_evasion_reports_detect_masks_verdict(astronaut, constant_model):
     (dict(face=(0, 0, 10, 10)), MaskeduError, "no face overlapping"),
     (dict(face="first"), ParameterTypeError, "face must be"),
     (dict(pixels=10**6), ParameterError, "crop region"),
+    (dict(block="big"), ParameterError, "block must be"),
+    (dict(block=0), ParameterError, "block"),
+    (dict(block=4, pixels=10), ParameterError, "fewer than one 4 x 4 square"),
 ])
 def test_bad_parameters_are_refused_with_what_to_do(astronaut, constant_model, kwargs, err, words):
     from maskedu.attack import photo_attack

@@ -62,7 +62,8 @@ class PhotoAttackResult:
     after) included; ``budget`` is the most that were allowed. ``agreed`` is True when the search's own
     pipeline run on the final photo gave the same verdict as ``detect_masks``. ``crop_before`` and ``crop_after``
     are the face's crops as the classifier saw them (``crop_after`` None when the face is lost); ``rounds`` how many searches
-    ran (a flip the search found but ``detect_masks`` did not confirm starts another, with a wider margin).
+    ran (a flip the search found but ``detect_masks`` did not confirm starts another, with a wider margin);
+    ``block`` the side of the squares it changed (1: single pixels).
     """
 
     success: bool
@@ -88,6 +89,7 @@ class PhotoAttackResult:
     crop_after: np.ndarray | None = field(default=None, repr=False)
     search: AttackResult | None = field(default=None, repr=False)
     rounds: int = 1
+    block: int = 1
 
     @property
     def n_pixels(self) -> int:
@@ -256,6 +258,7 @@ def photo_attack(
     goal: str = "flip",
     method: str = "sparse",
     colors: str = "extreme",
+    block: int | str = 1,
     context: float | None = None,
     detector: Any = None,
     seed: int | None = 0,
@@ -275,6 +278,10 @@ def photo_attack(
     goal : "flip" (another label) or "evade" (the face is not found any more).
     method : "sparse" (:func:`~maskedu.attack.sparse_attack`) or "de" (:func:`~maskedu.attack.one_pixel_attack`).
     colors : "extreme" (each channel 0 or 255) or "any".
+    block : change squares of ``block`` x ``block`` photo pixels instead of single pixels (``pixels`` still
+        counts photo pixels: 200 pixels in 3 x 3 squares are 22 squares). ``"auto"``: the square one pixel of
+        the classifier's input covers in the photo (the crop region's side over the input's side, rounded),
+        so the search changes whole crop pixels, which the resize cannot average away.
     context : None (default): every query runs the detector on the whole photo, exactly as ``detect_masks``
         does. A number: only the face's neighbourhood, the crop region grown by that fraction of its side on
         each side, much faster on a large photo but approximate (MTCNN's box can move by a pixel or two), so
@@ -294,7 +301,7 @@ def photo_attack(
     from ..imaging import crop_box, load_image
     from ..model import class_names_of, make_predict_fn
     from .de import one_pixel_attack
-    from .pixels import perturb
+    from .pixels import BlockImage, perturb
     from .scoring import Scorer
     from .settings import COLOR_CHOICES
     from .sparse import sparse_attack
@@ -341,6 +348,15 @@ def photo_attack(
     label_index = names.index(target_face.label)
     region = _square_region(box, DEFAULT_MARGIN, 0.0, width, height)
     rx0, ry0, rx1, ry1 = region
+    if isinstance(block, str) and block == "auto":
+        block = max(1, int(round((rx1 - rx0) / size[1])))
+    elif isinstance(block, bool) or not isinstance(block, (int, np.integer)):
+        raise ParameterError(f"block must be a whole number of photo pixels (1 for single pixels) or 'auto', "
+                             f"got {block!r}.")
+    block = check_int("block", block, minimum=1, maximum=max(1, min(rx1 - rx0, ry1 - ry0) // 2))
+    if pixels < block * block:
+        raise ParameterError(f"pixels={pixels} is fewer than one {block} x {block} square; give at least "
+                             f"{block * block} pixels or a smaller block.")
     if pixels > (rx1 - rx0) * (ry1 - ry0):
         raise ParameterError(f"pixels={pixels} is more than the face's crop region has ({rx1 - rx0} x {ry1 - ry0}); "
                              "use fewer.")
@@ -374,12 +390,16 @@ def photo_attack(
                              "detect_masks checks; give a few hundred or more.")
 
     def search_round(queries: int, round_seed) -> AttackResult:
+        # with block > 1 the search sees one pixel per square (BlockImage paints it back as the square)
+        target = pipe if block == 1 else BlockImage(pipe, clean_region, block)
+        start = clean_region if block == 1 else target.coarse
+        k = pixels // (block * block)
         if method == "sparse":
-            return sparse_attack(pipe, clean_region, label_arg, pixels=pixels, budget=queries,
+            return sparse_attack(target, start, label_arg, pixels=k, budget=queries,
                                  batch=min(50, max(1, queries // 4)), colors=colors, seed=round_seed,
                                  class_names=class_names)
         popsize = min(40, max(4, queries // 4))
-        return one_pixel_attack(pipe, clean_region, label_arg, pixels=pixels, popsize=popsize,
+        return one_pixel_attack(target, start, label_arg, pixels=k, popsize=popsize,
                                 maxiter=max(0, (queries - 1) // popsize - 1), colors=colors, seed=round_seed,
                                 class_names=class_names)
 
@@ -391,7 +411,8 @@ def photo_attack(
         pipe.queries = 0
         search = search_round(budget - used - 1, None if seed is None else seed + round_)
         used += pipe.queries
-        cand = np.asarray(search.pixels, dtype=np.int64).reshape(-1, 5).copy()
+        cand = np.asarray(search.pixels, dtype=np.int64).reshape(-1, 5)
+        cand = (cand if block == 1 else BlockImage(pipe, clean_region, block).full_pixels(cand)).copy()
         cand[:, 0] += rx0
         cand[:, 1] += ry0
         adversarial = perturb(image, cand.reshape(1, -1))[0] if len(cand) else image.copy()
@@ -426,7 +447,7 @@ def photo_attack(
         region=region, crop_before=clean_crop,
         crop_after=None if face_after is None else crop_box(adversarial, face_after.box, size=(size[1], size[0]),
                                                             margin=DEFAULT_MARGIN),
-        search=search, rounds=round_)
+        search=search, rounds=round_, block=block)
 
 
 def held_out_photos(crops: Any, model: Any) -> list[tuple[str, tuple[int, int, int, int], str]]:

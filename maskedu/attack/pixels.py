@@ -126,3 +126,56 @@ def candidate_bounds(height: int, width: int, pixels: int) -> list[tuple[float, 
     one = [(-0.5, width - 0.5), (-0.5, height - 0.5), (-0.5, 255.5), (-0.5, 255.5), (-0.5, 255.5)]
     return one * pixels
 
+
+
+class BlockImage:
+    """A coarse view of ``image`` for a search that changes ``block`` x ``block`` squares instead of pixels.
+
+    ``coarse`` has one pixel per square (the square's top-left pixel); calling the object with a batch of
+    coarse images writes each changed coarse pixel into the full-size image as a square and returns what
+    ``predict`` says about those full-size images (``both`` too, where ``predict`` has it). A pixel search
+    run on ``coarse`` through this object is a search over squares; :meth:`full_pixels` turns its answer
+    back into full-size pixels.
+
+    >>> import numpy as np
+    >>> blocks = BlockImage(lambda batch: batch.reshape(len(batch), -1).mean(axis=1, keepdims=True),
+    ...                     np.zeros((4, 4, 3), np.uint8), block=2)
+    >>> blocks.coarse.shape, blocks.full_pixels([[1, 0, 255, 0, 0]]).tolist()
+    ((2, 2, 3), [[2, 0, 255, 0, 0], [3, 0, 255, 0, 0], [2, 1, 255, 0, 0], [3, 1, 255, 0, 0]])
+    """
+
+    def __init__(self, predict: Any, image: Any, block: int):
+        from ..common import check_int
+
+        self.predict, self.image = predict, _check_image(image)
+        self.block = check_int("block", block, minimum=1)
+        h, w = self.image.shape[:2]
+        if self.block > min(h, w):
+            raise ValueError(f"block={block} is larger than the {w} x {h} image; use a smaller block.")
+        self.coarse = self.image[::self.block, ::self.block].copy()
+        if callable(getattr(predict, "both", None)):  # logits where the model or oracle gives them
+            self.both = lambda batch: predict.both(self.full(batch))
+
+    def __call__(self, batch: Any) -> np.ndarray:
+        return self.predict(self.full(batch))
+
+    def full(self, batch: Any) -> np.ndarray:
+        """Full-size images: each coarse pixel that differs from :attr:`coarse` painted as its square."""
+        batch = np.asarray(batch)
+        changed = (batch != self.coarse[None]).any(axis=3)
+        h, w = self.image.shape[:2]
+        up = np.repeat(np.repeat(batch, self.block, axis=1), self.block, axis=2)[:, :h, :w]
+        mask = np.repeat(np.repeat(changed, self.block, axis=1), self.block, axis=2)[:, :h, :w]
+        out = np.repeat(self.image[None], len(batch), axis=0)
+        out[mask] = up[mask]
+        return out
+
+    def full_pixels(self, pixels: Any) -> np.ndarray:
+        """Coarse (x, y, r, g, b) rows as the full-size pixels of their squares (clipped at the image's edge)."""
+        h, w = self.image.shape[:2]
+        out = []
+        for x, y, r, g, b in np.asarray(pixels, np.int64).reshape(-1, 5).tolist():
+            for yy in range(y * self.block, min(h, (y + 1) * self.block)):
+                for xx in range(x * self.block, min(w, (x + 1) * self.block)):
+                    out.append([xx, yy, r, g, b])
+        return np.asarray(out, np.int64).reshape(-1, 5)
