@@ -3,7 +3,9 @@
 1. Faces: the photos of ``--faces`` (sorted by name) in which MTCNN finds a face at least ``--min-width``
    px wide; the first ``--search`` of them are the search faces, the next ``--test`` the held-out test faces
    (a fixed split; a test photo whose pixels equal a search photo's is left out and counted).
-2. Two searches with the same budget in HOG evaluations (``--evals``), 6 copies of the HOG decoy, simulated
+2. Two searches with the same budget in HOG evaluations (``--evals``), 6 copies of a decoy (``--decoy``: a drawn
+   cartoon face by default, or the original's HOG picture of a face, or a face photo; ``maskedu.pattern.make_decoy``;
+   worn on real faces, HOG pictures were almost never detected, see ``benchmarks/RESULTS.md``), simulated
    annealing with the smooth fitness, seed 0: **flat** (today's: the pattern on its own canvas, one
    evaluation per candidate) and **eot** (expectation over transformations: each candidate worn under
    ``--conditions`` wear conditions drawn from seed 0 on the search faces, one evaluation per condition).
@@ -13,11 +15,19 @@
    dlib's HOG and, as transfer, MTCNN (confidence 0.9, as ``find_faces``), with 95% bootstrap intervals over faces and
    the paired per-face differences.
 
+``--upsample`` is the HOG detector's (dlib's ``upsample_num_times``), the same in both searches and the
+evaluation. dlib's window is 80 x 80 px; each upsampling doubles the picture first, so ``--upsample 1``
+(``face_recognition.face_locations``'s default) finds faces down to about 40 px. That matters here: a mask
+covers about 0.9 x 0.6 face widths, so on a face 150 px wide a decoy on it is at most about 90 px tall, and
+the 6 decoys of a 480 x 320 canvas about 25-55 px: HOG without upsampling (``--upsample 0``) cannot see one on
+faces up to about 225 px wide, whatever the pattern.
+
 Targets (issue 21): eot beats flat on unseen faces (the 95% interval of the paired per-face difference of
 false HOG faces excludes 0), and eot averages at least 3 false HOG faces per unseen worn face.
 
 Run:  .venv/bin/python benchmarks/pattern_worn.py                    (default ../shared/realfaces/without_mask)
       .venv/bin/python benchmarks/pattern_worn.py --evals 300 --search 3 --test 4   (a quick look)
+      .venv/bin/python benchmarks/pattern_worn.py --decoy hog --upsample 0    (the original's decoy and HOG)
 The last line printed is one JSON object.
 """
 
@@ -69,6 +79,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--evals", type=int, default=2000, help="HOG evaluations per search, both searches (default 2000)")
     parser.add_argument("--conditions", type=int, default=10, help="wear conditions per eot candidate (default 10)")
     parser.add_argument("--min-width", type=int, default=80, help="smallest face width in the photo, px (default 80)")
+    parser.add_argument("--decoy", default="cartoon", choices=("hog", "photo", "cartoon"),
+                        help="the tile placed 6 times (maskedu.pattern.make_decoy; default cartoon; hog is the original's)")
+    parser.add_argument("--upsample", type=int, default=1, choices=(0, 1, 2),
+                        help="HOG's upsampling, searches and evaluation (default 1: faces down to about 40 px)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault("MASKEDU_NO_PROGRESS", "1")
@@ -98,8 +112,9 @@ def main(argv=None) -> dict:
     if len(search) < 1 or len(test) < 2:
         sys.exit("too few usable photos: need at least 1 search face and 2 test faces.")
 
-    hog = P.get_detector("hog")
-    space = P.PatternSpace(decoy="hog", n_copies=6)
+    hog = P.HogDetector(upsample=args.upsample)
+    print(f"detector: {hog!r} (windows of 80 px, so faces down to about {80 // 2 ** args.upsample} px)", flush=True)
+    space = P.PatternSpace(decoy=args.decoy, n_copies=6)
     conditions = W.sample_conditions(args.conditions, seed=args.seed, faces=search)
     t = time.perf_counter()
     flat = P.search_pattern(hog, space=space, max_iters=W.iterations_for(args.evals), seed=args.seed)
@@ -117,7 +132,7 @@ def main(argv=None) -> dict:
                                  widths=WIDTHS, seed=args.seed + 1, search_faces=search)
     seconds = time.perf_counter() - start
     print()
-    print(f"Patterns worn on unseen faces: 6 copies of the HOG decoy; both searches {args.evals} HOG evaluations "
+    print(f"Patterns worn on unseen faces: 6 copies of the {args.decoy} decoy; HOG upsample={args.upsample}; both searches {args.evals} HOG evaluations "
           f"(flat {flat.detector_evaluations}, eot {eot.detector_evaluations}); evaluation {report.seconds:.0f} s")
     print(report.table())
     d, (lo, hi) = report.differences["hog"]["eot - flat"]["false_faces"]
@@ -144,6 +159,8 @@ def main(argv=None) -> dict:
         "eot_minus_flat": {"false_faces": round(d, 3), "ci95": [round(lo, 3), round(hi, 3)]},
         "false_faces_by_width": {a: {str(w): round(v, 3) for w, v in row.items()} for a, row in report.by_width("hog").items()},
         "widths": list(WIDTHS),
+        "hog_upsample": args.upsample,
+        "decoy": args.decoy,
         "conditions": len(conditions),
         "evals": args.evals,
         "evals_spent": {"flat": flat.detector_evaluations, "eot": eot.detector_evaluations},

@@ -206,6 +206,8 @@ def test_benchmark_runs_on_a_small_folder_and_prints_the_json_line(tmp_path):
     lines = out.stdout.strip().splitlines()
     result = json.loads(lines[-1])
     assert result["search_faces"] == 1 and result["test_faces"] == 3 and result["evals"] == 12
+    assert result["hog_upsample"] == 1 and "HogDetector(upsample=1" in out.stdout  # the defaults, searches and evaluation
+    assert result["decoy"] == "cartoon" and "6 copies of the cartoon decoy" in out.stdout
     assert set(result["false_faces_per_face"]) == {"flat", "eot", "random"} == set(result["own_face_found"])
     assert set(result["transfer_mtcnn"]) == {"false_faces_per_face", "own_face_found"}
     assert result["evals_spent"]["flat"] == 12 and 10 < result["evals_spent"]["eot"] <= 12
