@@ -57,6 +57,7 @@ __all__ = [
     "plot_saliency",
     "Defense",
     "MedianFilter",
+    "median3x3",
     "JpegDefense",
     "BitDepth",
     "squeeze_flags",
@@ -355,6 +356,32 @@ class Defense:
         return f"{type(self).__name__}({getattr(self.model, 'name', 'model')})"
 
 
+#: The compare-exchange pairs of a sorting network that leaves the median of 9 values in position 4
+#: (Paeth's median-of-9, as in Devillard's "Fast median search").
+_MEDIAN9 = ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3), (5, 8), (4, 7),
+            (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2))
+
+
+def median3x3(batch: np.ndarray) -> np.ndarray:
+    """Each channel of a batch of images (N, H, W, C) replaced by its median over a 3 x 3 window, edges mirrored.
+
+    The same numbers as ``scipy.ndimage.median_filter(batch, size=(1, 3, 3, 1), mode="reflect")``, some 20 times
+    faster on a batch of faces: nine shifted views sorted by 19 elementwise min/max steps instead of a sort per
+    pixel. The median filter is applied to every query an attack sends to it, so its speed is the attack's.
+
+    >>> x = np.zeros((1, 4, 4, 1), np.uint8); x[0, 1, 1] = 255
+    >>> int(median3x3(x).max())
+    0
+    """
+    x = np.asarray(batch)
+    h, w = x.shape[1:3]
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1)) + ((0, 0),) * (x.ndim - 3), mode="symmetric")
+    v = [padded[:, i:i + h, j:j + w] for i in range(3) for j in range(3)]
+    for a, b in _MEDIAN9:
+        v[a], v[b] = np.minimum(v[a], v[b]), np.maximum(v[a], v[b])
+    return np.ascontiguousarray(v[4])
+
+
 class MedianFilter(Defense):
     """Input smoothing: each channel replaced by its median over a ``size`` x ``size`` window (scipy.ndimage).
 
@@ -369,9 +396,12 @@ class MedianFilter(Defense):
         self.size = check_int("size", size, minimum=2, maximum=15)
 
     def transform(self, batch):
+        x = self._prep(batch)
+        if self.size == 3:
+            return median3x3(x)
         from scipy.ndimage import median_filter
 
-        return median_filter(self._prep(batch), size=(1, self.size, self.size, 1), mode="reflect")
+        return median_filter(x, size=(1, self.size, self.size, 1), mode="reflect")
 
     def backward(self, grad):
         from scipy.ndimage import uniform_filter
@@ -619,7 +649,14 @@ def threat_cards(budget: str = "counted, refused past the budget"):
 @dataclass
 class DefenseReport:
     """Every attack of :func:`evaluate_defenses`: ``records`` (one dict per defense, attack, face and mode),
-    ``clean`` (clean accuracy per defense: right, faces), ``train_s`` and ``table()`` / ``to_json()``."""
+    ``clean`` (clean accuracy per defense: right, faces), ``train_s`` and ``table()`` / ``to_json()``. ``engine``:
+    what the attacks queried; a record's ``attack_success`` is what the attack saw, ``success`` the Keras model's
+    verdict on the uint8 adversarial face (they differ only where the two engines disagree at the boundary)."""
+
+    @property
+    def disagreements(self) -> int:
+        """Records whose attack saw another verdict than the Keras model gives its adversarial face."""
+        return sum(r.get("attack_success", r["success"]) != r["success"] for r in self.records)
 
     records: list
     clean: dict
@@ -627,6 +664,7 @@ class DefenseReport:
     faces: int
     seconds: float
     detector: dict = field(default_factory=dict)
+    engine: str = "keras"
 
     def rate(self, defense: str, attack: str, adaptive: bool) -> tuple[int, int]:
         """(successes, attacks) of one cell."""
@@ -687,8 +725,29 @@ class DefenseReport:
             "queries": queries,
             "train_s": {k: round(v, 1) for k, v in self.train_s.items()},
             "detector": self.detector,
+            "engine": self.engine,
+            "engine_disagreements": self.disagreements,
             "seconds": round(self.seconds, 1),
         }
+
+
+def _on_engine(model: Any, engine: str) -> Any:
+    """``model`` (a :class:`~maskedu.oracle.Classifier` or a :class:`Defense` around one) answering its queries
+    with ``engine``; gradients still come from the Keras model. Anything else is returned as it is."""
+    import copy
+
+    from .model import make_predict_fn
+    from .oracle import Classifier
+
+    if engine == "keras":
+        return model
+    if isinstance(model, Defense):
+        out = copy.copy(model)
+        out.model = _on_engine(model.model, engine)
+        return out
+    if isinstance(model, Classifier):
+        return Classifier(make_predict_fn(model.model, engine=engine))
+    return model
 
 
 def _sparse_kwargs(budget: int) -> dict:
@@ -701,7 +760,7 @@ def evaluate_defenses(model: Any, images: Any, labels: Any, defenses: Mapping[st
                       attacks: Sequence[str] = tuple(ATTACKS), one_pixel: Mapping[str, Any] | None = None,
                       sparse_budget: int = 30_000, label_budget: int = 30_000, epsilon: float = 4 / 255,
                       pgd_steps: int = 10, seed: int = 0, train_s: Mapping[str, float] | None = None,
-                      clean_faces: tuple[Any, Any] | None = None,
+                      clean_faces: tuple[Any, Any] | None = None, engine: str = "keras",
                       on_face: Callable[[str, int], Any] | None = None) -> DefenseReport:
     """Attack every defense on every face, non-adaptively and adaptively (see :data:`ADAPTIVE`).
 
@@ -720,6 +779,10 @@ def evaluate_defenses(model: Any, images: Any, labels: Any, defenses: Mapping[st
     tighter figure than a few attacked ones give. ``detector`` holds bit-depth squeezing as a detector
     (:func:`squeeze_flags`): its false-alarm rate on the clean faces the plain model gets right, and the share of
     each attack's successful adversarial faces (against the plain model) it flags.
+
+    ``engine="tflite"`` lets the attacks query the models run by TensorFlow Lite (:func:`maskedu.model.make_predict_fn`:
+    the same answers to about 1e-6, many times faster on the small batches a greedy search sends); gradients,
+    clean accuracy, transfers and every reported success stay the Keras models' verdicts on the uint8 faces.
     """
     from .attack import PAPER, one_pixel_attack, sparse_attack
 
@@ -730,6 +793,8 @@ def evaluate_defenses(model: Any, images: Any, labels: Any, defenses: Mapping[st
     one_pixel = dict(PAPER if one_pixel is None else one_pixel)
     plain = as_classifier(model)
     models = {"none": plain, **{k: as_classifier(v) for k, v in defenses.items() if k != "none"}}
+    check_choice("engine", engine, ("keras", "tflite"))
+    queried = {d: _on_engine(m, engine) for d, m in models.items()}
     clean_pred = {d: m.both(x)[0].argmax(axis=1) for d, m in models.items()}
     cx, cy = (x, y) if clean_faces is None else _batch(*clean_faces)
     clean = {d: (int((m.both(cx)[0].argmax(axis=1) == cy).sum()), len(cy)) for d, m in models.items()}
@@ -738,8 +803,14 @@ def evaluate_defenses(model: Any, images: Any, labels: Any, defenses: Mapping[st
     detector = {"false_alarm_rate": round(float(flags[right].mean()), 4) if right.any() else None}
     records = []
 
-    def run(attack: str, target: Any, i: int, variant: str = "") -> tuple[bool, np.ndarray, int]:
-        """One attack on face i against ``target``: (flipped, adversarial face, queries)."""
+    def run(attack: str, defense: str, i: int, variant: str = "") -> dict:
+        """One attack on face i against a defense: its record's success (the Keras verdict), attack_success
+        (what the attack saw) and queries; and the adversarial face."""
+        saw, adv, q = search(attack, queried[defense], i, variant)
+        flipped = bool(models[defense].both(adv[None])[0].argmax(axis=1)[0] != y[i]) if engine != "keras" else bool(saw)
+        return dict(success=flipped, attack_success=bool(saw), queries=int(q)), adv
+
+    def search(attack: str, target: Any, i: int, variant: str) -> tuple[bool, np.ndarray, int]:
         face, lab = x[i], int(y[i])
         if attack == "one_pixel":
             o = Oracle(target, "probabilities")
@@ -774,12 +845,12 @@ def evaluate_defenses(model: Any, images: Any, labels: Any, defenses: Mapping[st
         for i in range(len(x)):
             if clean_pred["none"][i] != y[i]:
                 continue
-            ok, adv, q = run(attack, plain, i)
+            res, adv = run(attack, "none", i)
             made[i] = adv
-            if ok:
+            if res["success"]:
                 won.append(i)
-            records.append(dict(defense="none", attack=attack, adaptive=False, face=i, success=bool(ok), queries=q))
-            records.append(dict(defense="none", attack=attack, adaptive=True, face=i, success=bool(ok), queries=q))
+            records.append(dict(defense="none", attack=attack, adaptive=False, face=i, **res))
+            records.append(dict(defense="none", attack=attack, adaptive=True, face=i, **res))
             if on_face:
                 on_face(attack, i)
         if won:
@@ -793,17 +864,19 @@ def evaluate_defenses(model: Any, images: Any, labels: Any, defenses: Mapping[st
             for j, i in enumerate(right):
                 records.append(dict(defense=d, attack=attack, adaptive=False, face=int(i),
                                     success=bool(i in made and transfer[j] != y[i]), queries=0))
-                flipped, spent = False, 0
+                flipped, saw, spent = False, False, 0
                 for v in variants(d, attack):
-                    ok, _, q = run(attack, m, int(i), v)
-                    spent += q
-                    if ok:
+                    res, _ = run(attack, d, int(i), v)
+                    spent += res["queries"]
+                    saw = saw or res["attack_success"]
+                    if res["success"]:
                         flipped = True
                         break
-                records.append(dict(defense=d, attack=attack, adaptive=True, face=int(i), success=flipped, queries=spent))
+                records.append(dict(defense=d, attack=attack, adaptive=True, face=int(i), success=flipped,
+                                    attack_success=saw, queries=spent))
                 if on_face:
                     on_face(f"{attack} vs {d}", int(i))
-    return DefenseReport(records, clean, dict(train_s or {}), len(x), time.perf_counter() - started, detector)
+    return DefenseReport(records, clean, dict(train_s or {}), len(x), time.perf_counter() - started, detector, engine)
 
 
 def plot_defenses(report: DefenseReport, *, fig=None):

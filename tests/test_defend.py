@@ -14,6 +14,7 @@ from maskedu.defend import (
     BitDepth,
     JpegDefense,
     MedianFilter,
+    median3x3,
     adversarial_finetune,
     cluster_attack,
     epsilon_levels,
@@ -195,6 +196,22 @@ def test_median_filter_outvotes_one_pixel_but_not_a_square():
     assert np.array_equal(BitDepth(med.model).transform(np.array([[[[0, 255, 255]]]], np.uint8)), [[[[0, 255, 255]]]])
 
 
+@pytest.mark.parametrize("shape", [(3, 50, 50, 3), (2, 7, 5, 3), (1, 1, 4, 3), (2, 3, 3, 1), (1, 2, 2, 3)])
+def test_median3x3_matches_scipy(shape):
+    from scipy.ndimage import median_filter
+
+    x = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    x[0, :, :1] = 255  # runs of equal values, at an edge too
+    got = median3x3(x)
+    assert got.dtype == np.uint8 and got.flags.c_contiguous
+    assert np.array_equal(got, median_filter(x, size=(1, 3, 3, 1), mode="reflect"))
+    if shape[-1] != 3:  # the defense takes colour faces only
+        return
+    model = lambda b: np.tile([[0.5, 0.5]], (len(b), 1))  # noqa: E731
+    assert np.array_equal(MedianFilter(model).transform(x), got)  # the defense uses it; other sizes use scipy
+    assert np.array_equal(MedianFilter(model, size=5).transform(x), median_filter(x, size=(1, 5, 5, 1), mode="reflect"))
+
+
 def test_squeeze_detector_reports_flags(tiny):
     model, x, y = tiny
     flags = squeeze_flags(model, x)
@@ -241,3 +258,24 @@ def test_adversarial_finetune_leaves_the_original_alone(tiny):
     assert res.model is not model and res.seconds > 0 and len(res.losses) == 1
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     assert any(not np.array_equal(a, b) for a, b in zip(before, res.model.get_weights()))
+
+
+def test_tflite_engine_queries_lite_and_reports_keras_verdicts(tiny):
+    from maskedu.defend import _on_engine
+    from maskedu.model import TFLitePredictFn
+
+    model, x, y = tiny
+    med = MedianFilter(model)
+    lite = _on_engine(med, "tflite")
+    assert isinstance(lite.model._predict, TFLitePredictFn) and not isinstance(med.model._predict, TFLitePredictFn)
+    assert lite.size == med.size and lite.model.model is model  # the same defense, the same Keras weights
+    kw = dict(attacks=("sparse_20", "label_only"), sparse_budget=400, label_budget=400)
+    reps = {e: evaluate_defenses(model, x[:3], y[:3], {"median": med}, engine=e, **kw) for e in ("keras", "tflite")}
+    keras_run, lite_run = reps["keras"], reps["tflite"]
+    assert lite_run.to_json()["engine"] == "tflite" and lite_run.disagreements == 0
+    # answers equal to about 1e-6: the same searches, the same verdicts and queries
+    strip = [{k: r[k] for k in ("defense", "attack", "adaptive", "face", "success", "queries")} for r in keras_run.records]
+    assert strip == [{k: r[k] for k in strip[0]} for r in lite_run.records]
+    assert all(r["attack_success"] == r["success"] for r in lite_run.records if "attack_success" in r)
+    with pytest.raises(ParameterError, match="engine"):
+        evaluate_defenses(model, x[:1], y[:1], {}, engine="onnx", attacks=("pgd",))

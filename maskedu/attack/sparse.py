@@ -72,10 +72,10 @@ def sparse_attack(
     def opposite(ys, xs):
         return np.where(image[ys, xs] >= 128, 0, 255)
 
-    def random_colours(m):
+    def random_colours(shape):
         if colors == "extreme":
-            return rng.integers(0, 2, (m, 3)) * 255
-        return rng.integers(0, 256, (m, 3))
+            return rng.integers(0, 2, (*shape, 3)) * 255
+        return rng.integers(0, 256, (*shape, 3))
 
     # 1. the scan: every pixel on its own, in its opposite colour
     ys, xs = np.divmod(np.arange(h * w), w)
@@ -106,13 +106,15 @@ def sparse_attack(
         step += 1
         m = max(1, int(round(k * fraction * (1.0 - run.queries / budget))))
         props = np.repeat(current[None], batch, axis=0)
-        for b in range(batch):  # small per-proposal choices; the images are still made and scored in one batch
-            which = rng.choice(k, size=m, replace=False)
-            move = rng.random(m) < 0.5
-            if move.any():
-                new = rng.choice(h * w, size=int(move.sum()), p=prob)
-                props[b, which[move], 0], props[b, which[move], 1] = xs[new], ys[new]
-            props[b, which, 2:] = random_colours(m)
+        # each proposal: m of the k pixels (a random subset), each moved with probability 1/2 to a position
+        # drawn by sensitivity, and recoloured; drawn for the whole batch at once
+        rows = np.arange(batch)[:, None]
+        which = np.argsort(rng.random((batch, k)), axis=1)[:, :m]
+        move = rng.random((batch, m)) < 0.5
+        new = rng.choice(h * w, size=(batch, m), p=prob)
+        props[rows, which, 0] = np.where(move, xs[new], props[rows, which, 0])
+        props[rows, which, 1] = np.where(move, ys[new], props[rows, which, 1])
+        props[rows, which, 2:] = random_colours((batch, m))
         pr, lg = run.score(props)
         fit, ok = run.fitness_of(pr, lg)
         j = int(np.argmin(fit))
