@@ -47,6 +47,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("MASKEDU_NO_PROGRESS", "1")
@@ -54,6 +55,38 @@ os.environ.setdefault("MASKEDU_NO_PROGRESS", "1")
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+class HeldOut(NamedTuple):
+    """The model and the faces it never saw (see :func:`held_out_faces`)."""
+
+    model: object
+    note: str
+    images: np.ndarray
+    labels: np.ndarray
+
+
+def held_out_faces(model_arg: str | None, data_arg: str | None) -> HeldOut:
+    """The model (``--model``, else the training benchmark's, else trained and saved) and the faces it never saw:
+    the held-out split of ``../shared/realfaces`` less pixel copies of training faces, or with both ``--data`` and
+    ``--model`` every labelled face of that folder."""
+    from attack_success import _crops, load_or_train_model, training_copies
+
+    from maskedu.common import artifact_path
+    from maskedu.model import save_model
+
+    model, note = load_or_train_model(model_arg, data_arg)
+    saved = artifact_path("models/resnet-realfaces.keras", fast=False)
+    if model_arg is None and not saved.is_file():
+        save_model(model, saved)
+        note += f"; saved to {saved}"
+    crops, in_test = _crops(data_arg)
+    unseen = crops.labels >= 0
+    if not (data_arg and model_arg):
+        unseen &= in_test
+        # a held-out photo can be a copy of a training photo (realfaces has a few): such a face was seen in training
+        unseen &= ~training_copies(crops, in_test)
+    return HeldOut(model, note, crops.images[unseen], crops.labels[unseen])
 
 
 def oracle_throughput(model, faces, rounds: int = 5, batch: int = 100) -> dict:
@@ -179,7 +212,7 @@ def main(argv=None) -> dict | None:
     if wrong or len(set(chosen)) != len(chosen):
         ap.error(f"--defenses takes distinct names from {', '.join(known)} separated by commas, got {args.defenses!r}.")
 
-    from maskedu.common import artifact_path, realfaces_dir
+    from maskedu.common import realfaces_dir
 
     if args.data is None and realfaces_dir() is None:
         message = "skipped: ../shared/realfaces is absent on this machine and no --data FOLDER was given."
@@ -188,25 +221,14 @@ def main(argv=None) -> dict | None:
         print(message)
         return None
 
-    from attack_success import _crops, load_or_train_model, training_copies
+    from attack_success import _crops
 
     from maskedu.attack import Scorer
     from maskedu.defend import ADAPTIVE, BitDepth, JpegDefense, MedianFilter, adversarial_finetune, evaluate_defenses
-    from maskedu.model import save_model
 
     started = time.perf_counter()
-    model, model_note = load_or_train_model(args.model, args.data)
-    saved = artifact_path("models/resnet-realfaces.keras", fast=False)
-    if args.model is None and not saved.is_file():
-        save_model(model, saved)
-        model_note += f"; saved to {saved}"
-    crops, in_test = _crops(args.data)
-    labelled = crops.labels >= 0
-    unseen = labelled & (in_test if not (args.data and args.model) else True)
-    # a held-out photo can be a copy of a training photo (realfaces has a few): such a face was seen in training
-    copies = training_copies(crops, in_test) if not (args.data and args.model) else unseen & False
-    unseen &= ~copies
-    images, labels = crops.images[unseen], crops.labels[unseen]
+    held = held_out_faces(args.model, args.data)
+    model, model_note, images, labels = held.model, held.note, held.images, held.labels
     probs, _ = Scorer(model)(images)
     order = np.random.default_rng(0).permutation(len(images))[: args.faces]
     faces, face_labels = images[order], labels[order]
