@@ -434,6 +434,20 @@ def test_sparse_attack_respects_the_budget_and_stop():
         sparse_attack(constant_probs, grey(), 0, colors="neon")
 
 
+def test_sparse_attack_stops_when_nothing_new_is_left_to_propose():
+    """On a 2 x 2 face every proposal soon repeats one already asked (answered free from the cache): the
+    search must stop as "exhausted" instead of drawing cached proposals for ever under a budget it never spends."""
+    from maskedu.attack import sparse_attack
+    from maskedu.attack.sparse import STALE_STEPS
+
+    counting = Counting(constant_probs)
+    res = sparse_attack(counting, grey(2, 2), 0, pixels=4, budget=1_000_000, batch=25, seed=0)
+    assert not res.success and res.stop_reason == "exhausted"
+    assert res.queries == len(counting.sent) == len(set(counting.sent)) < 9 ** 4  # each image asked once
+    tail = [s.queries for s in res.history[-STALE_STEPS - 2:]]  # the last step that sent something, then the rest
+    assert len(tail) == STALE_STEPS + 2 and tail[0] < tail[1] and len(set(tail[1:])) == 1
+
+
 def test_attack_many_with_the_sparse_method():
     imgs = np.stack([grey(value=v) for v in (90, 100)])
     study = attack_many(fragile_logits, imgs, [0, 0], pixels=(2,), fitness=("margin",), budgets=[(20, 9)],

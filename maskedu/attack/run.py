@@ -60,7 +60,8 @@ class AttackResult:
     ``queries`` counts the images actually sent to the model (the original included); ``evaluations``
     counts the candidates DE scored (what a plain implementation would have queried: repeats of an
     identical whole-pixel candidate are answered from a cache). ``stop_reason`` is one of "success",
-    "budget", "stopped" (``on_generation`` returned True) or "already misclassified".
+    "budget", "stopped" (``on_generation`` returned True), "exhausted" (:func:`~maskedu.attack.sparse_attack`: nothing
+    new left to propose) or "already misclassified".
     """
 
     success: bool

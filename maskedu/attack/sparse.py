@@ -12,6 +12,11 @@ from .pixels import _check_image
 from .run import AttackResult, AttackRun, GenerationState
 from .settings import COLOR_CHOICES, FITNESS_CHOICES
 
+#: Steps in a row that send no new image (all proposals answered from the cache) after which
+#: :func:`sparse_attack` stops as "exhausted": queries are the budget, so without this a search whose
+#: neighbourhood holds nothing new would draw cached proposals for ever.
+STALE_STEPS = 50
+
 
 @needs_access("probabilities", uses="logits")
 def sparse_attack(
@@ -42,7 +47,10 @@ def sparse_attack(
     2. Start from ``pixels`` positions drawn in proportion to that sensitivity, in those colours.
     3. Each step, make ``batch`` proposals, each moving or recolouring a few of the pixels (a ``fraction``
        of them at first, shrinking to one), score them in one model call, and keep the best if it beats
-       the current one. Repeat until the label flips or ``budget`` queries are used.
+       the current one. Repeat until the label flips or ``budget`` queries are used, or until
+       :data:`STALE_STEPS` steps in a row send nothing new (every proposal an image already asked about,
+       answered free from the cache): the neighbourhood is exhausted and the search stops ("exhausted")
+       rather than drawing the same proposals forever.
 
     ``on_generation`` is called after the scan (generation 0) and after each step; the history's
     population band is that of the step's proposals. Returns an :class:`AttackResult` like
@@ -101,9 +109,10 @@ def sparse_attack(
     cur_fit, cur_ok, cur_probs = float(cur_fit[0]), bool(cur_ok[0]), pr[0]
     run.record(0, scan_probs, cur_probs[label], cur_fit, current, cur_ok)
     # 3. greedy steps: a batch of proposals, keep the best if it beats the current candidate
-    step = 0
-    while not run.stopped and not (cur_ok and early_stop) and run.queries + batch <= budget:
+    step = stale = 0
+    while not run.stopped and not (cur_ok and early_stop) and run.queries + batch <= budget and stale < STALE_STEPS:
         step += 1
+        sent = run.queries
         m = max(1, int(round(k * fraction * (1.0 - run.queries / budget))))
         props = np.repeat(current[None], batch, axis=0)
         # each proposal: m of the k pixels (a random subset), each moved with probability 1/2 to a position
@@ -116,10 +125,14 @@ def sparse_attack(
         props[rows, which, 1] = np.where(move, ys[new], props[rows, which, 1])
         props[rows, which, 2:] = random_colours((batch, m))
         pr, lg = run.score(props)
+        stale = stale + 1 if run.queries == sent else 0
         fit, ok = run.fitness_of(pr, lg)
         j = int(np.argmin(fit))
         if fit[j] < cur_fit:
             current, cur_fit, cur_ok, cur_probs = props[j].copy(), float(fit[j]), bool(ok[j]), pr[j]
         run.record(step, pr, cur_probs[label], cur_fit, current, cur_ok)
-    reason = "success" if cur_ok and early_stop else ("stopped" if run.stopped else "budget")
+    if cur_ok and early_stop:
+        reason = "success"
+    else:
+        reason = "stopped" if run.stopped else ("exhausted" if stale >= STALE_STEPS else "budget")
     return run.result(current, cur_probs, cur_ok, reason)
